@@ -1,0 +1,186 @@
+"""Contract kit for provider-plugin authors (needs the ``test`` extra: pytest).
+
+Subclass :class:`ProviderContract` in your plugin's tests, name your provider
+and point it at a sample export you wrote::
+
+    from moonshine_core.testing import ProviderContract
+    import my_plugin
+
+    class TestContract(ProviderContract):
+        provider = "myprovider"
+        plugin = my_plugin            # or None to load it through its entry point
+        samples = [Path(__file__).parent / "data" / "sample_export.json"]
+
+pytest then runs every ``test_contract_*`` method on every sample: detect
+recognises it; parse streams (returns an iterator, not a list); normalize yields
+valid records that round-trip through the converter; ids are identical across
+two runs; trees have no dangling parents or cycles and the active leaf exists.
+
+:func:`check_provider` runs the same checks outside pytest and returns the
+problems found.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .convert import record_from_dict, record_to_dict
+from .errors import NormalizeError
+from .plugins import PluginManager, make_plugin_manager
+from .records import RECORD_TYPES, Conversation, RawRecord
+from .sources import ExportSource
+from .trees import check_tree
+
+
+def real_exports_dir(start: str | Path | None = None) -> Path | None:
+    """The shared folder of real exports, or ``None`` when it is absent.
+
+    ``$MOONSHINE_REAL_EXPORTS`` wins; otherwise the first ``shared/real-exports``
+    found beside ``start`` (default: the current directory) or any of its
+    parents. Acceptance tests skip when this returns ``None``.
+    """
+    import os
+
+    env = os.environ.get("MOONSHINE_REAL_EXPORTS")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    here = Path(start or Path.cwd()).resolve()
+    for folder in [here, *here.parents]:
+        candidate = folder / "shared" / "real-exports"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def real_export_files(provider_folder: str, start: str | Path | None = None) -> list[Path]:
+    """Files in ``real-exports/<provider_folder>/``, sorted; empty when the folder is absent."""
+    root = real_exports_dir(start)
+    if root is None or not (root / provider_folder).is_dir():
+        return []
+    return sorted(p for p in (root / provider_folder).iterdir() if p.is_file())
+
+
+def plugin_manager_for(provider: str, plugin: Any = None) -> PluginManager:
+    """A manager with the built-ins and only ``provider`` (registered directly, or from its entry point)."""
+    if plugin is not None:
+        return make_plugin_manager(load_entrypoints=False, extra=[(provider, plugin)], strict=True)
+    return make_plugin_manager(allow={provider}, block=set(), strict=True)
+
+
+def normalize_all(pm: PluginManager, provider: str, path: str | Path) -> tuple[list[Any], list[str]]:
+    """Parse and normalise a whole export; returns the records and the per-record failures."""
+    records: list[Any] = []
+    failures: list[str] = []
+    with ExportSource(path) as source:
+        for raw in pm.parse(provider, source):
+            try:
+                records.extend(pm.normalize(provider, raw))
+            except NormalizeError as exc:
+                failures.append(f"{raw.kind} #{raw.index}: {exc}")
+    return records, failures
+
+
+def _identity(records: list[Any]) -> list[tuple]:
+    out = []
+    for record in records:
+        if isinstance(record, Conversation):
+            out.append(("conversation", record.conversation_id,
+                        tuple((m.message_id, m.parent_id) for m in record.messages), record.current_leaf_id))
+        else:
+            out.append((type(record).__name__, getattr(record, "feedback_id", None) or
+                        getattr(record, "comparison_id", None) or getattr(record, "record_id", None)))
+    return out
+
+
+def check_provider(pm: PluginManager, provider: str, path: str | Path) -> list[str]:
+    """Every contract check on one sample export; returns the problems (empty = passes)."""
+    problems: list[str] = []
+    with ExportSource(path) as source:
+        detections, errors = pm.detect(source)
+        problems += errors
+        if not detections or detections[0].provider != provider:
+            problems.append(f"detect: best match is {detections[0].provider if detections else None!r}, "
+                            f"expected {provider!r}")
+        parsed = pm.parse(provider, source)
+        if isinstance(parsed, (list, tuple)) or not isinstance(parsed, Iterator):
+            problems.append("parse: must return an iterator (a generator), not a materialised list")
+        raws = list(parsed)
+    if not raws:
+        problems.append("parse: yielded no raw records")
+    for raw in raws:
+        if not isinstance(raw, RawRecord):
+            problems.append(f"parse: yielded {type(raw).__name__}, not RawRecord")
+    first, failures = normalize_all(pm, provider, path)
+    second, _ = normalize_all(pm, provider, path)
+    problems += [f"normalize failed: {f}" for f in failures]
+    if not any(isinstance(r, Conversation) for r in first):
+        problems.append("normalize: no conversation in the sample")
+    for record in first:
+        if not isinstance(record, RECORD_TYPES):
+            problems.append(f"normalize: returned {type(record).__name__}, not a record")
+            continue
+        try:
+            again = record_from_dict(record_to_dict(record))
+        except Exception as exc:  # report, don't crash the suite
+            problems.append(f"normalize: record does not round-trip: {exc}")
+            continue
+        if again != record:
+            problems.append(f"normalize: {type(record).__name__} changes in a converter round trip")
+        if isinstance(record, Conversation):
+            tree = check_tree(record.messages)
+            problems += [f"conversation {record.conversation_id}: {p}" for p in tree]
+            ids = {m.message_id for m in record.messages}
+            if record.messages and record.current_leaf_id not in ids:
+                problems.append(f"conversation {record.conversation_id}: active leaf "
+                                f"{record.current_leaf_id!r} is not one of its messages")
+    if _identity(first) != _identity(second):
+        problems.append("ids differ between two runs over the same export")
+    return problems
+
+
+class ProviderContract:
+    """Base class of a plugin's contract tests (see the module docstring)."""
+
+    provider: str = ""
+    plugin: Any = None
+    samples: list[Path] = []
+
+    @pytest.fixture
+    def contract_pm(self) -> PluginManager:
+        return plugin_manager_for(self.provider, self.plugin)
+
+    def _samples(self) -> list[Path]:
+        if not self.samples:
+            pytest.fail("ProviderContract subclass sets no samples")
+        return [Path(s) for s in self.samples]
+
+    def test_contract_detect(self, contract_pm: PluginManager) -> None:
+        for sample in self._samples():
+            with ExportSource(sample) as source:
+                found, errors = contract_pm.detect(source)
+            assert not errors, errors
+            assert found and found[0].provider == self.provider, (sample, found)
+            assert 0.0 < found[0].confidence <= 1.0
+            assert found[0].variant
+
+    def test_contract_parse_streams(self, contract_pm: PluginManager) -> None:
+        for sample in self._samples():
+            with ExportSource(sample) as source:
+                result = contract_pm.pm.hook.moonshine_parse(provider=self.provider, source=source)
+                assert inspect.isgenerator(result) or isinstance(result, Iterator), type(result)
+                first = next(iter(result))
+                assert isinstance(first, RawRecord)
+
+    def test_contract_parse_ignores_other_providers(self, contract_pm: PluginManager) -> None:
+        sample = self._samples()[0]
+        with ExportSource(sample) as source:
+            assert contract_pm.pm.hook.moonshine_parse(provider="no-such-provider", source=source) is None
+
+    def test_contract_records(self, contract_pm: PluginManager) -> None:
+        for sample in self._samples():
+            assert check_provider(contract_pm, self.provider, sample) == []
