@@ -195,6 +195,19 @@ class PluginManager:
                 rows.extend(result)
         return rows
 
+    def sample_exports(self) -> dict[str, list[str]]:
+        """Sample exports each plugin ships, by plugin name (for ``moonshine demo``)."""
+        samples: dict[str, list[str]] = {}
+        for name, impl in self._each("moonshine_sample_exports"):
+            try:
+                paths = impl.function()
+            except Exception as exc:  # a plugin's bug must not hide the other samples
+                self.infos.get(name, PluginInfo(name=name)).error = f"sample_exports failed: {exc}"
+                continue
+            if paths:
+                samples[name] = [str(p) for p in paths]
+        return samples
+
 
 def _args(impl: Any, **available: Any) -> dict[str, Any]:
     return {name: available[name] for name in impl.argnames if name in available}

@@ -106,9 +106,13 @@ def check_provider(pm: PluginManager, provider: str, path: str | Path) -> list[s
         if not detections or detections[0].provider != provider:
             problems.append(f"detect: best match is {detections[0].provider if detections else None!r}, "
                             f"expected {provider!r}")
-        parsed = pm.parse(provider, source)
-        if isinstance(parsed, (list, tuple)) or not isinstance(parsed, Iterator):
-            problems.append("parse: must return an iterator (a generator), not a materialised list")
+        parsed = pm.pm.hook.moonshine_parse(provider=provider, source=source)
+        if parsed is None:
+            problems.append(f"parse: no plugin parses provider {provider!r}")
+            parsed = []
+        elif not isinstance(parsed, Iterator):
+            problems.append("parse: must return an iterator (a generator), not a materialised "
+                            f"{type(parsed).__name__}")
         raws = list(parsed)
     if not raws:
         problems.append("parse: yielded no raw records")

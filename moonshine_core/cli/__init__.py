@@ -1,0 +1,1 @@
+"""The ``moonshine`` command line (see :mod:`moonshine_core.cli.main`)."""

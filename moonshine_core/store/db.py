@@ -1,0 +1,97 @@
+"""Opening Moonshine databases with APSW.
+
+Every connection gets ``apsw.bestpractice`` (WAL, foreign keys, no
+double-quoted strings, optimize, SQLite's log forwarded to logging), a real
+busy timeout and IMMEDIATE transactions, so a writer takes the write lock when
+its transaction begins instead of failing half way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import apsw
+import apsw.bestpractice
+
+from ..errors import StoreError
+from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 10_000
+
+_applied = False
+
+
+def _apply_bestpractice() -> None:
+    global _applied
+    if not _applied:
+        apsw.bestpractice.apply(apsw.bestpractice.recommended)
+        _applied = True
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool = False, create: bool = True,
+            migrate: bool = True) -> apsw.Connection:
+    """Open (and by default create and migrate) a Moonshine DB."""
+    _apply_bestpractice()
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"no database at {path}")
+        flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+        conn = apsw.Connection(f"file:{path}?mode=ro", flags=flags)
+    else:
+        if not path.exists() and not create:
+            raise StoreError(f"no database at {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = apsw.Connection(str(path))
+    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+    if not readonly:
+        conn.transaction_mode = "IMMEDIATE"
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StoreError(f"{path} has schema version {version}, newer than this moonshine-core "
+                         f"({SCHEMA_VERSION}); upgrade moonshine-core")
+    if version < SCHEMA_VERSION:
+        if readonly:
+            if version == 0 and _is_empty(conn):
+                conn.close()
+                raise StoreError(f"{path} is not a Moonshine database")
+        elif migrate:
+            migrate_db(conn)
+    return conn
+
+
+def _is_empty(conn: apsw.Connection) -> bool:
+    return conn.execute("select count(*) from sqlite_schema").get == 0
+
+
+def schema_version(conn: apsw.Connection) -> int:
+    return conn.execute("pragma user_version").get
+
+
+def migrate_db(conn: apsw.Connection) -> list[int]:
+    """Apply every missing migration, one transaction each; returns the versions reached."""
+    version = schema_version(conn)
+    if version == 0 and not _is_empty(conn):
+        app = conn.execute("pragma application_id").get
+        if app != APPLICATION_ID:
+            raise StoreError("database is not a Moonshine database (foreign tables, no schema version)")
+    reached = []
+    while version < SCHEMA_VERSION:
+        with conn:
+            conn.execute(MIGRATIONS[version])
+            version += 1
+            conn.execute(f"pragma user_version = {version}")
+            conn.execute(f"pragma application_id = {APPLICATION_ID}")
+        reached.append(version)
+    return reached
+
+
+def close(conn: apsw.Connection) -> None:
+    """Optimise and close; a WAL checkpoint leaves one self-contained file behind."""
+    try:
+        conn.execute("pragma optimize")
+        conn.execute("pragma wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()

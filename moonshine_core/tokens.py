@@ -1,0 +1,141 @@
+"""Exact o200k_base token counts, offline.
+
+The encoding file ships inside ``moonshine_core`` (``data/o200k_base.tiktoken``)
+so no command needs the network. ``$MOONSHINE_TIKTOKEN_FILE`` (or the
+``tiktoken_file`` setting of ``moonshine.toml``) points at another copy. The
+file's sha256 is checked before use; a missing or altered file is a
+:class:`~moonshine_core.errors.TokenizerError`, never a silent estimate.
+
+The encoding itself (split pattern, special tokens) is tiktoken's own
+``o200k_base`` definition, fed with the verified local file, so counts equal
+``tiktoken.get_encoding("o200k_base")`` exactly. Special-token text is counted
+as ordinary text (``encode_ordinary``): a chat that quotes ``<|endoftext|>``
+is text, not a control token.
+
+:class:`TokenCounter` counts batches on every core (tiktoken releases the GIL)
+and never tokenises the same text twice: counts are cached by the text's
+sha256 for the counter's lifetime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from unittest import mock
+
+from .errors import TokenizerError
+
+ENCODING_NAME = "o200k_base"
+#: tiktoken's published ``expected_hash`` for o200k_base.
+ENCODING_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+ENV_FILE = "MOONSHINE_TIKTOKEN_FILE"
+
+_lock = threading.Lock()
+_encodings: dict[str, object] = {}
+
+
+def default_encoding_file() -> Path:
+    """The encoding file to use: ``$MOONSHINE_TIKTOKEN_FILE`` or the packaged copy."""
+    env = os.environ.get(ENV_FILE)
+    if env:
+        return Path(env)
+    return Path(str(resources.files("moonshine_core") / "data" / "o200k_base.tiktoken"))
+
+
+def verify_encoding_file(path: str | os.PathLike[str]) -> str:
+    """sha256 of the file, or ``TokenizerError`` when it is missing or not the published file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TokenizerError(f"o200k_base encoding file not found at {path} "
+                             f"(reinstall moonshine-core or set {ENV_FILE})")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != ENCODING_SHA256:
+        raise TokenizerError(f"o200k_base encoding file {path} is altered: sha256 {digest}, "
+                             f"expected {ENCODING_SHA256}")
+    return digest
+
+
+def load_encoding(path: str | os.PathLike[str] | None = None):
+    """The verified ``tiktoken.Encoding`` for o200k_base (built once per file per process)."""
+    import tiktoken
+    import tiktoken.load
+    import tiktoken_ext.openai_public as openai_public
+
+    file = Path(path) if path is not None else default_encoding_file()
+    key = str(file.resolve()) if file.exists() else str(file)
+    with _lock:
+        if key in _encodings:
+            return _encodings[key]
+        verify_encoding_file(file)
+        ranks = tiktoken.load.load_tiktoken_bpe(str(file), expected_hash=ENCODING_SHA256)
+        # Take pattern and special tokens from tiktoken's own constructor so they can
+        # never drift from upstream; only the download is replaced by the local file.
+        with mock.patch.object(openai_public, "load_tiktoken_bpe", lambda *a, **k: ranks):
+            spec = openai_public.o200k_base()
+        encoding = tiktoken.Encoding(
+            name=spec["name"], pat_str=spec["pat_str"],
+            mergeable_ranks=spec["mergeable_ranks"], special_tokens=spec["special_tokens"],
+        )
+        _encodings[key] = encoding
+        return encoding
+
+
+class TokenCounter:
+    """Counts o200k_base tokens with a content-hash cache.
+
+    ``count_many`` is the fast path: it hashes every text, tokenises only the
+    ones never seen, and does so with ``encode_ordinary_batch`` on all cores.
+    ``tokenised`` says how many texts were actually tokenised (the rest came
+    from the cache), which tests and the ledger report.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, threads: int | None = None):
+        self.path = Path(path) if path is not None else default_encoding_file()
+        self.encoding = load_encoding(self.path)
+        self.encoding_sha256 = ENCODING_SHA256
+        self.threads = threads or max(2, os.cpu_count() or 2)
+        self._cache: dict[bytes, int] = {}
+        self.tokenised = 0
+        self.cache_hits = 0
+
+    def count(self, text: str) -> int:
+        """Tokens in one text."""
+        return self.count_many([text])[0]
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """Tokens in each text, in order."""
+        keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() if t else b"" for t in texts]
+        todo: dict[bytes, str] = {}
+        for key, text in zip(keys, texts):
+            if text and key not in self._cache and key not in todo:
+                todo[key] = text
+        if todo:
+            pending = list(todo.items())
+            if len(pending) == 1:
+                counts = [len(self.encoding.encode_ordinary(_encodable(pending[0][1])))]
+            else:
+                encoded = self.encoding.encode_ordinary_batch([_encodable(t) for _, t in pending],
+                                                              num_threads=self.threads)
+                counts = [len(e) for e in encoded]
+            for (key, _), n in zip(pending, counts):
+                self._cache[key] = n
+            self.tokenised += len(pending)
+        self.cache_hits += sum(1 for t in texts if t) - len(todo)
+        return [self._cache[k] if t else 0 for k, t in zip(keys, texts)]
+
+    def total(self, texts: Iterable[str]) -> int:
+        return sum(self.count_many(list(texts)))
+
+
+def _encodable(text: str) -> str:
+    # Lone surrogates (seen in real exports' escaped JSON) cannot be encoded to UTF-8;
+    # tiktoken would fail, so they are replaced the way tiktoken's own encode() does.
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

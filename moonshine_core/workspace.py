@@ -1,0 +1,249 @@
+"""The operator's workspace: its folder, its settings and every path of the standard layout.
+
+A workspace is found as DESIGN.md section 2 says: an explicit folder, else
+``$MOONSHINE_WORKSPACE``, else the current directory. Its settings live in
+``moonshine.toml`` (all optional)::
+
+    merge_order = ["qwen", "deepseek"]          # merge order lock
+    contamination_tags = ["documentation", "stackoverflow", "web_crawl", "github_code"]
+    tiktoken_file = "/path/to/o200k_base.tiktoken"   # default: the packaged copy
+
+    [lanes]
+    enabled = ["dpo", "grpo", "agentic_code", "conversational"]
+    eval_fraction = 0.1
+    reasoning_policy = "drop"                   # or "keep_raw"
+    max_tool_output_chars = 4000
+
+    [mix]
+    quotas = { chatgpt = 1000, claude = 2000 }  # rows per provider for --mix
+    weights = { chatgpt = 1.0 }
+
+Writers take the workspace lock (:meth:`Workspace.lock`), so two commands never
+change the same workspace at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import WorkspaceError
+
+SETTINGS_FILE = "moonshine.toml"
+ENV_WORKSPACE = "MOONSHINE_WORKSPACE"
+DEFAULT_CONTAMINATION_TAGS = ("documentation", "stackoverflow", "web_crawl", "github_code")
+LANES = ("dpo", "grpo", "agentic_code", "conversational")
+RUN_ID_RE = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_-]*)_(?P<stamp>\d{8}_\d{6})$")
+
+
+@attrs.define(kw_only=True)
+class LaneSettings:
+    """``[lanes]`` of ``moonshine.toml``."""
+
+    enabled: list[str] = attrs.field(factory=lambda: list(LANES))
+    eval_fraction: float = 0.1
+    reasoning_policy: str = "drop"
+    max_tool_output_chars: int = 4000
+    min_turns: int = 1
+
+
+@attrs.define(kw_only=True)
+class MixSettings:
+    """``[mix]`` of ``moonshine.toml``: per-provider quotas (rows) or weights for ``distill --mix``."""
+
+    quotas: dict[str, int] = attrs.field(factory=dict)
+    weights: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.define(kw_only=True)
+class Settings:
+    """Everything ``moonshine.toml`` may say, with defaults."""
+
+    merge_order: list[str] = attrs.field(factory=list)
+    contamination_tags: list[str] = attrs.field(factory=lambda: list(DEFAULT_CONTAMINATION_TAGS))
+    tiktoken_file: str | None = None
+    lanes: LaneSettings = attrs.field(factory=LaneSettings)
+    mix: MixSettings = attrs.field(factory=MixSettings)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read ``moonshine.toml``; a missing file gives the defaults, a bad one a one-line error."""
+    from .convert import structure
+    from .errors import RecordError
+
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"{path}: not valid TOML ({exc})") from exc
+    known = {f.name for f in attrs.fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise WorkspaceError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return structure(data, Settings)
+    except RecordError as exc:
+        raise WorkspaceError(f"{path}: {exc}") from exc
+
+
+def resolve_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace folder: ``explicit``, else ``$MOONSHINE_WORKSPACE``, else the current directory."""
+    chosen = explicit or os.environ.get(ENV_WORKSPACE) or os.getcwd()
+    return Path(chosen).expanduser().resolve()
+
+
+class Workspace:
+    """A workspace folder and its layout. The notebook entry point::
+
+        import moonshine_core
+        ws = moonshine_core.Workspace.open("~/moonshine")
+        ws.runs()            # provider runs staged under reports/providers
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None):
+        self.root = resolve_root(root)
+        self.settings = load_settings(self.root / SETTINGS_FILE)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None = None) -> "Workspace":
+        """The workspace at ``root`` (see :func:`resolve_root`); the folder need not exist yet."""
+        return cls(root)
+
+    # -- layout (DESIGN.md section 2) --------------------------------------------
+    @property
+    def settings_path(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
+
+    def provider_run_dir(self, provider: str, run_id: str) -> Path:
+        return self.reports_dir / "providers" / provider / run_id
+
+    def run_db_path(self, provider: str, run_id: str) -> Path:
+        return self.provider_run_dir(provider, run_id) / f"moonshine_{provider}_{run_id}.db"
+
+    def run_ledger_path(self, provider: str, run_id: str) -> Path:
+        return self.provider_run_dir(provider, run_id) / f"token_ledger.{provider}.{run_id}.json"
+
+    def run_manifest_path(self, provider: str, run_id: str) -> Path:
+        return self.provider_run_dir(provider, run_id) / "manifest.json"
+
+    def archive_run_dir(self, provider: str, run_id: str) -> Path:
+        return self.archive_dir / provider / run_id
+
+    def premerge_snapshot_path(self, run_id: str) -> Path:
+        return self.archive_dir / "main" / run_id / "moonshine_mash_premerge.db"
+
+    @property
+    def main_dir(self) -> Path:
+        return self.reports_dir / "main"
+
+    @property
+    def mash_path(self) -> Path:
+        return self.main_dir / "moonshine_mash_active.db"
+
+    @property
+    def main_ledger_path(self) -> Path:
+        return self.main_dir / "token_ledger.main.json"
+
+    @property
+    def merge_manifest_path(self) -> Path:
+        return self.main_dir / "merge_manifest.main.json"
+
+    def distill_dir(self, lane: str, run_id: str) -> Path:
+        return self.reports_dir / "distillations" / lane / run_id
+
+    @property
+    def token_forensics_path(self) -> Path:
+        return self.root / "TOKEN_FORENSICS_README.md"
+
+    @property
+    def status_log_path(self) -> Path:
+        return self.root / "PROJECT_MOONSHINE_UPDATE_1.md"
+
+    @property
+    def overview_path(self) -> Path:
+        return self.root / "docs" / "Moonshine-Project-Overview.md"
+
+    @property
+    def state_dir(self) -> Path:
+        """Private working area (lock file, runs being built); never part of the layout users read."""
+        return self.root / ".moonshine"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.state_dir / "staging"
+
+    # -- runs ---------------------------------------------------------------------
+    def run_ids(self) -> list[tuple[str, str]]:
+        """``(provider, run_id)`` of every provider run under ``reports/providers``, oldest first."""
+        base = self.reports_dir / "providers"
+        found = []
+        if base.is_dir():
+            for provider_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+                for run_dir in sorted(p for p in provider_dir.iterdir() if p.is_dir()):
+                    if RUN_ID_RE.match(run_dir.name):
+                        found.append((provider_dir.name, run_dir.name))
+        return sorted(found, key=lambda pr: (RUN_ID_RE.match(pr[1]).group("stamp"), pr[1]))
+
+    def find_run(self, run_id: str) -> str:
+        """The provider of ``run_id``, or a one-line error listing what runs exist."""
+        match = RUN_ID_RE.match(run_id)
+        if not match:
+            raise WorkspaceError(f"{run_id!r} is not a run id (expected <provider>_YYYYMMDD_HHMMSS)")
+        provider = match.group("provider")
+        if not self.provider_run_dir(provider, run_id).is_dir():
+            known = ", ".join(r for _, r in self.run_ids()) or "none"
+            raise WorkspaceError(f"no run {run_id} in workspace {self.root} (runs: {known})")
+        return provider
+
+    def run_id_taken(self, run_id: str) -> bool:
+        """True when the id is used by a staged, archived or snapshotted run (ids are never reused)."""
+        provider = RUN_ID_RE.match(run_id).group("provider") if RUN_ID_RE.match(run_id) else ""
+        return any(p.exists() for p in (self.provider_run_dir(provider, run_id),
+                                        self.archive_run_dir(provider, run_id),
+                                        self.premerge_snapshot_path(run_id).parent))
+
+    # -- locking ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the workspace's writer lock; another writer gets a one-line error at once."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / "lock"
+        handle = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise WorkspaceError(f"workspace {self.root} is locked by {holder}; "
+                                     "wait for it to finish") from exc
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"root": str(self.root), "settings": attrs.asdict(self.settings)}
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"

@@ -1,0 +1,58 @@
+"""The plugin contract kit, proved on the toy plugin in tests/toy (hooks detect, parse, normalize)."""
+
+from pathlib import Path
+
+import pytest
+
+from moonshine_core import Conversation, Message, RawRecord, hookimpl
+from moonshine_core.plugins import make_plugin_manager
+from moonshine_core.testing import ProviderContract, check_provider
+
+TOY = Path(__file__).resolve().parent / "toy"
+
+
+class TestToyContract(ProviderContract):
+    provider = "toy"
+    samples = [TOY / "toy_export.json"]
+
+    @pytest.fixture
+    def contract_pm(self, toy_plugin):
+        return make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin)], strict=True)
+
+
+def test_hook_detect_parse_normalize_on_toy(toy_plugin):
+    pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin)])
+    from moonshine_core.sources import ExportSource
+    with ExportSource(TOY / "toy_export.json") as source:
+        (best, *_), _ = pm.detect(source)
+        assert best.provider == "toy"
+        raws = list(pm.parse("toy", source))
+    convs = [r for raw in raws for r in pm.normalize("toy", raw)]
+    assert [c.conversation_id for c in convs] == ["conv-1", "conv-2"]
+    assert convs[0].current_leaf_id == "m3" and not convs[0].active_branch_inferred
+    assert convs[1].messages[0].metadata["dangling_parent"] == "missing"
+
+
+class ListParser:
+    """A plugin that breaks the contract: it materialises a list and leaves a dangling parent."""
+
+    @hookimpl
+    def moonshine_parse(self, provider, source):
+        if provider != "toy":
+            return None
+        return [RawRecord(kind="conversation", data={})]
+
+    @hookimpl(tryfirst=True)
+    def moonshine_normalize(self, provider, raw):
+        if provider != "toy":
+            return None
+        return [Conversation(conversation_id="x", current_leaf_id="b",
+                             messages=[Message(message_id="b", role="user", parent_id="nowhere")])]
+
+
+def test_contract_kit_catches_a_broken_plugin(toy_plugin):
+    # pluggy calls the later-registered first; register the broken one last so it wins
+    pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin), ("broken", ListParser())])
+    problems = check_provider(pm, "toy", TOY / "toy_export.json")
+    assert any("iterator" in p for p in problems)
+    assert any("dangling parent" in p for p in problems)
