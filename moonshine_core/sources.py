@@ -147,6 +147,51 @@ def iter_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Any, str | None]]:
             yield number, None, f"line {number}: invalid JSON ({exc})"
 
 
+class _CountingReader:
+    """Wraps a member's binary stream and adds what is read to its source's ``bytes_read``.
+
+    Progress displays use it: streaming parsers read each member once, front to back, so
+    bytes read over total bytes is how far an ingest has come.
+    """
+
+    def __init__(self, handle: IO[bytes], owner: "ExportSource"):
+        self._handle = handle
+        self._owner = owner
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._owner.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._handle.readinto(buffer)
+        self._owner.bytes_read += n or 0
+        return n
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._handle.readline(size)
+        self._owner.bytes_read += len(data)
+        return data
+
+    def __iter__(self) -> "_CountingReader":
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def __enter__(self) -> "_CountingReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
 class ExportSource:
     """An export on disk: a zip file, an extracted folder, or a single file.
 
@@ -171,6 +216,8 @@ class ExportSource:
         else:
             self.kind = "file"
         self._names: list[str] | None = None
+        #: Bytes read so far through :meth:`open` (uncompressed), for progress displays.
+        self.bytes_read = 0
 
     # -- container --------------------------------------------------------------
     def names(self) -> list[str]:
@@ -194,13 +241,15 @@ class ExportSource:
         """Open a member for binary reading (a context manager)."""
         try:
             if self.kind == "dir":
-                return open(self.path / name, "rb")
-            if self.kind == "zip":
+                handle: IO[bytes] = open(self.path / name, "rb")
+            elif self.kind == "zip":
                 assert self._zip is not None
-                return self._zip.open(name)
-            if name != self.path.name:
+                handle = self._zip.open(name)
+            elif name != self.path.name:
                 raise KeyError(name)
-            return open(self.path, "rb")
+            else:
+                handle = open(self.path, "rb")
+            return _CountingReader(handle, self)  # type: ignore[return-value]
         except KeyError as exc:
             raise ParseError(f"no member {name!r} in the export", path=str(self.path)) from exc
         except (OSError, zipfile.BadZipFile) as exc:
@@ -276,6 +325,10 @@ class ExportSource:
             return sum((self.path / n).stat().st_size for n in self.names())
         return self.path.stat().st_size
 
+    def uncompressed_size(self) -> int:
+        """Sum of every member's uncompressed size (what :attr:`bytes_read` counts towards)."""
+        return sum(self.size(n) for n in self.names())
+
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
@@ -299,6 +352,7 @@ class _NestedZipSource(ExportSource):
         self.path = Path(f"{outer.path}!{name}")
         self.kind = "zip"
         self._names = None
+        self.bytes_read = 0
         try:
             self._handle = outer._zip.open(name)
             self._zip = zipfile.ZipFile(self._handle)

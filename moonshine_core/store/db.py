@@ -91,7 +91,8 @@ def migrate_db(conn: apsw.Connection) -> list[int]:
 def close(conn: apsw.Connection) -> None:
     """Optimise and close; a WAL checkpoint leaves one self-contained file behind."""
     try:
-        conn.execute("pragma optimize")
-        conn.execute("pragma wal_checkpoint(TRUNCATE)")
+        if not conn.readonly("main"):
+            conn.execute("pragma optimize")
+            conn.execute("pragma wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
