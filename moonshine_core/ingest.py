@@ -145,6 +145,7 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
         gates = _raw_gates(tally, db_counts, db_tree_problems)
         store.record_run({"run_id": run_id, "provider": provider, "finished_at": finished,
                           "status": "ingested" if all(g["passed"] for g in gates.values()) else "gates_failed"})
+        store.seal()
     finally:
         store.close()
     for suffix in ("-wal", "-shm"):

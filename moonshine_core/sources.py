@@ -20,6 +20,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,8 @@ import ijson
 from .errors import ParseError
 
 _CHUNK = 1 << 20
+#: What a damaged zip member raises while it is read (besides JSON errors).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -81,7 +84,10 @@ class JsonSniff:
 
 def sniff_json(stream: IO[bytes], max_bytes: int = 256 * 1024) -> JsonSniff:
     """Look at the first ``max_bytes`` of a JSON stream without reading the rest."""
-    head = stream.read(max_bytes)
+    try:
+        head = stream.read(max_bytes)
+    except _DAMAGED as exc:
+        return JsonSniff(top="invalid", error=f"damaged or truncated data ({type(exc).__name__}: {exc})")
     complete = len(head) < max_bytes
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
@@ -127,6 +133,8 @@ def iter_json_items(stream: IO[bytes], prefix: str = "item", *, path: str | None
         yield from ijson.items(stream, prefix, use_float=True)
     except (ijson.JSONError, UnicodeDecodeError) as exc:
         raise ParseError(f"invalid JSON ({exc})", path=path) from exc
+    except _DAMAGED as exc:
+        raise ParseError(f"damaged or truncated data ({type(exc).__name__}: {exc})", path=path) from exc
 
 
 def iter_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Any, str | None]]:
@@ -138,13 +146,17 @@ def iter_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Any, str | None]]:
     """
     import json
 
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line), None
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield number, None, f"line {number}: invalid JSON ({exc})"
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line), None
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield number, None, f"line {number}: invalid JSON ({exc})"
+    except _DAMAGED as exc:
+        raise ParseError(f"damaged or truncated data after line {number} ({type(exc).__name__}: {exc})") from exc
 
 
 class _CountingReader:
@@ -302,6 +314,9 @@ class ExportSource:
                 return json.loads(handle.read())
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ParseError(f"invalid JSON ({exc})", path=self.display(name)) from exc
+            except _DAMAGED as exc:
+                raise ParseError(f"damaged or truncated data ({type(exc).__name__}: {exc})",
+                                 path=self.display(name)) from exc
 
     def nested(self, name: str) -> "ExportSource":
         """An :class:`ExportSource` over a member that is itself a zip (batch or per-category zips)."""

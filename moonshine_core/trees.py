@@ -41,23 +41,28 @@ def check_tree(messages: Sequence[Message]) -> list[str]:
     for message in messages:
         if message.parent_id is not None and message.parent_id not in parent_of:
             problems.append(f"message {message.message_id!r} has dangling parent {message.parent_id!r}")
-    for start in parent_of:
-        if _cycle_from(start, parent_of):
-            problems.append(f"message {start!r} is on a parent cycle")
+    for node in sorted(_on_cycles(parent_of)):
+        problems.append(f"message {node!r} is on a parent cycle")
     return problems
 
 
-def _cycle_from(start: str, parent_of: dict[str, str | None]) -> bool:
-    node: str | None = parent_of.get(start)
-    steps = 0
-    while node is not None and node in parent_of:
-        if node == start:
-            return True
-        node = parent_of[node]
-        steps += 1
-        if steps > len(parent_of):
-            return True
-    return False
+def _on_cycles(parent_of: dict[str, str | None]) -> set[str]:
+    """Nodes that lie on a parent cycle, in one pass (each node is walked once)."""
+    done: set[str] = set()
+    cyclic: set[str] = set()
+    for start in parent_of:
+        walk: list[str] = []
+        position: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node in parent_of and node not in done:
+            if node in position:
+                cyclic.update(walk[position[node]:])
+                break
+            position[node] = len(walk)
+            walk.append(node)
+            node = parent_of[node]
+        done.update(walk)
+    return cyclic
 
 
 def repair_tree(messages: list[Message]) -> list[str]:
@@ -89,13 +94,28 @@ def repair_tree(messages: list[Message]) -> list[str]:
             message.metadata["cycle_broken_parent"] = message.parent_id
             repairs.append(f"message {message.message_id!r}: self-parent dropped")
             message.parent_id = None
+    # One pass over the forest: walking up from each unvisited node either reaches a root,
+    # a node already known to be sound, or a node on the current walk (a cycle, broken
+    # at the first of its members in list order).
     by_id = {m.message_id: m for m in messages}
+    order = {m.message_id: i for i, m in enumerate(messages)}
+    sound: set[str] = set()
     for message in messages:
-        parent_of = {m.message_id: m.parent_id for m in messages}
-        if _cycle_from(message.message_id, parent_of):
-            by_id[message.message_id].metadata["cycle_broken_parent"] = message.parent_id
-            repairs.append(f"message {message.message_id!r}: parent cycle broken")
-            message.parent_id = None
+        walk: list[str] = []
+        on_walk: set[str] = set()
+        node: str | None = message.message_id
+        while node is not None and node not in sound:
+            if node in on_walk:
+                cycle = walk[walk.index(node):]
+                first = min(cycle, key=order.__getitem__)
+                by_id[first].metadata["cycle_broken_parent"] = by_id[first].parent_id
+                repairs.append(f"message {first!r}: parent cycle broken")
+                by_id[first].parent_id = None
+                break
+            walk.append(node)
+            on_walk.add(node)
+            node = by_id[node].parent_id
+        sound.update(walk)
     return repairs
 
 

@@ -6,6 +6,7 @@ A workspace is found as DESIGN.md section 2 says: an explicit folder, else
 
     merge_order = ["qwen", "deepseek"]          # merge order lock
     contamination_tags = ["documentation", "stackoverflow", "web_crawl", "github_code"]
+    allowed_source_kinds = ["provider_export"]  # what a canonical DB may hold (demo adds "synthetic_sample")
     tiktoken_file = "/path/to/o200k_base.tiktoken"   # default: the packaged copy
 
     [lanes]
@@ -69,6 +70,7 @@ class Settings:
 
     merge_order: list[str] = attrs.field(factory=list)
     contamination_tags: list[str] = attrs.field(factory=lambda: list(DEFAULT_CONTAMINATION_TAGS))
+    allowed_source_kinds: list[str] = attrs.field(factory=lambda: ["provider_export"])
     tiktoken_file: str | None = None
     lanes: LaneSettings = attrs.field(factory=LaneSettings)
     mix: MixSettings = attrs.field(factory=MixSettings)

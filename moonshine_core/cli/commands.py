@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import attrs
 import click
 
-from ..errors import MoonshineError
+from ..errors import MoonshineError, RefusedError
 from .main import Context, cli
 
 
@@ -128,3 +129,203 @@ def ingest_command(obj: Context, export: str, provider: str | None) -> None:
     if not result.gates_passed:
         failed = ", ".join(n for n, g in gates.items() if not g["passed"])
         raise MoonshineError(f"run {result.run_id} failed raw-only gates: {failed} (see {result.manifest_path})")
+
+
+@cli.command("archive")
+@click.argument("run_id")
+@click.pass_obj
+def archive_command(obj: Context, run_id: str) -> None:
+    """Stage C: copy RUN_ID's artifacts and source export into archive/<provider>/<run_id>/ and
+    snapshot the mash to archive/main/<run_id>/moonshine_mash_premerge.db.
+
+    Every copy is hashed and checked. Archiving again before the merge refreshes the snapshot
+    (needed when the mash changed since). Example: moonshine archive chatgpt_20260301_101500
+    """
+    from ..archive import archive_run
+
+    record = archive_run(obj.workspace(), run_id)
+    snap = record["premerge_snapshot"]
+    obj.emit(record, f"archived {run_id}: {len(record['files'])} files + source ({record['source']['kind']})\n"
+                     f"premerge snapshot {snap['path']} sha256 {snap['sha256']}")
+
+
+def _gate_lines(gates: dict) -> list[str]:
+    return [f"gate        {g['status'].upper():<7} {name}" for name, g in gates.items()]
+
+
+@cli.command("merge")
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN_ID")
+@click.pass_obj
+def merge_command(obj: Context, run_ids: tuple[str, ...]) -> None:
+    """Stage D: upsert one provider run into the mash, then evaluate the five gates.
+
+    Refused, changing nothing, when the run is not archived, its premerge snapshot is missing or
+    stale, its raw gates failed, the merge order lock in moonshine.toml forbids it, or more than
+    one run is named. Merging a merged run again changes nothing. A failing gate fails the
+    command (undo with `moonshine rollback RUN_ID`).
+
+    Example: moonshine merge qwen_20260301_101500
+    """
+    from ..merge import merge_run
+
+    if len(run_ids) != 1:
+        raise RefusedError(f"one provider run per merge; {len(run_ids)} named ({', '.join(run_ids)})")
+    result = merge_run(obj.workspace(), run_ids[0])
+    entry = result.entry
+    lines = [f"{entry['action']} {entry['run_id']}"]
+    for table, c in entry["counts"].items():
+        lines.append(f"  {table:<13} inserted {c['inserted']:>7,}  updated {c['updated']:>7,}  "
+                     f"skipped {c['skipped']:>7,}")
+    lines += _gate_lines(result.gates)
+    obj.emit({"entry": entry, "gates": result.gates}, "\n".join(lines))
+    if result.failed_gates:
+        raise MoonshineError(f"merge of {run_ids[0]} failed gates: {', '.join(result.failed_gates)} "
+                             f"(undo with `moonshine rollback {run_ids[0]}`)")
+
+
+@cli.command("gates")
+@click.argument("run_id")
+@click.pass_obj
+def gates_command(obj: Context, run_id: str) -> None:
+    """Evaluate the five gates of RUN_ID with their evidence and record them in its manifest.
+
+    source_hash, provider_tags, merge_idempotence (tried in a rolled-back transaction),
+    token_reconciliation (report written beside the run), no_contamination. Gates that need the
+    archive or the merge say `pending` until then. Exits non-zero when a gate fails.
+    """
+    from ..gates import evaluate_gates, failed
+
+    gates = evaluate_gates(obj.workspace(), run_id)
+    lines = _gate_lines(gates)
+    if not obj.quiet and not obj.as_json:
+        for name, g in gates.items():
+            lines.append(f"  {name}: {json.dumps(g['evidence'], sort_keys=True, default=str)[:400]}")
+    obj.emit(gates, "\n".join(lines))
+    if failed(gates):
+        raise MoonshineError(f"{run_id} fails gates: {', '.join(failed(gates))}")
+
+
+@cli.command("rollback")
+@click.argument("run_id")
+@click.pass_obj
+def rollback_command(obj: Context, run_id: str) -> None:
+    """Restore the mash to the premerge snapshot of RUN_ID, which must be the latest merge.
+
+    The snapshot's sha256 is checked first; the rollback is recorded in the merge manifest.
+    """
+    from ..merge import rollback_run
+
+    entry = rollback_run(obj.workspace(), run_id)
+    obj.emit(entry, f"rolled back {run_id}: mash sha256 now {entry['mash_sha256_after']}")
+
+
+@cli.command("bootstrap")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="An existing Moonshine DB (a mash or a provider-run DB).")
+@click.pass_obj
+def bootstrap_command(obj: Context, source: str) -> None:
+    """Start an empty workspace's mash from an existing Moonshine DB (recorded in the manifests).
+
+    Example: moonshine --workspace ~/new-ws bootstrap --from ~/old-ws/reports/main/moonshine_mash_active.db
+    """
+    from ..merge import bootstrap
+
+    entry = bootstrap(obj.workspace(), source)
+    obj.emit(entry, f"bootstrapped mash from {source}: "
+                    + ", ".join(f"{n:,} {t}" for t, n in entry["rows"].items() if n))
+
+
+@cli.command("status")
+@click.pass_obj
+def status_command(obj: Context) -> None:
+    """What is in the mash per provider (conversations, messages, distilled, tokens), which runs are
+    staged and whether each may merge (and why not), recent merges and gate failures."""
+    from ..status import describe, status
+
+    data = status(obj.workspace())
+    obj.emit(data, describe(data))
+
+
+@cli.command("ledger")
+@click.argument("run_id", required=False)
+@click.pass_obj
+def ledger_command(obj: Context, run_id: str | None) -> None:
+    """Print the main token ledger, or RUN_ID's provider ledger (headline: non-system tokens)."""
+    from ..jsonio import read_json
+
+    ws = obj.workspace()
+    if run_id:
+        provider = ws.find_run(run_id)
+        path = ws.run_ledger_path(provider, run_id)
+    else:
+        path = ws.main_ledger_path
+    ledger = read_json(path)
+    if ledger is None:
+        raise MoonshineError(f"no ledger at {path}" + ("" if run_id else " (nothing merged yet)"))
+    lines = [f"ledger      {path}", f"headline    {ledger['headline']['non_system_tokens']:,} non-system tokens",
+             f"totals      {ledger['totals']['conversations']:,} conversations, "
+             f"{ledger['totals']['messages']:,} messages, {ledger['totals']['tokens']:,} tokens"]
+    lines += [f"  {role:<10} {b['tokens']:>12,} tokens in {b['messages']:,} messages"
+              for role, b in sorted(ledger["by_role"].items())]
+    for provider, block in sorted((ledger.get("by_provider") or {}).items()):
+        lines.append(f"  [{provider}] {block['headline']['non_system_tokens']:,} non-system tokens")
+    obj.emit(ledger, "\n".join(lines))
+
+
+@cli.command("docs-sync")
+@click.pass_obj
+def docs_sync_command(obj: Context) -> None:
+    """Stage F: refresh TOKEN_FORENSICS_README.md, append a status block to
+    PROJECT_MOONSHINE_UPDATE_1.md, and update lane counts in docs/Moonshine-Project-Overview.md.
+
+    Only text between Moonshine's markers changes; running it twice changes nothing."""
+    from ..docsync import docs_sync
+
+    changed = docs_sync(obj.workspace())
+    obj.emit(changed, "\n".join(f"{'updated' if c else 'unchanged'}  {name}" for name, c in changed.items()))
+
+
+@cli.command("run")
+@click.argument("export", type=click.Path(exists=True, path_type=str))
+@click.option("--provider", "-p", help="Provider to use instead of detection (checked against detection).")
+@click.option("--no-distill", is_flag=True, help="Skip stage E.")
+@click.pass_obj
+def run_command(obj: Context, export: str, provider: str | None, no_distill: bool) -> None:
+    """Stages A to F for one export: preflight, ingest, archive, merge (with gates), distill,
+    docs-sync. Stops at the first failure with the reason.
+
+    Example: moonshine --workspace ~/moonshine run ~/Downloads/claude-export.zip
+    """
+    from ..lifecycle import run_export
+    from ..status import describe, status
+
+    ws = obj.workspace()
+    bar = _ProgressBar(obj, f"ingest {Path(export).name}")
+    try:
+        done = run_export(ws, export, provider, pm=obj.pm, progress=bar, distill=not no_distill)
+    finally:
+        bar.close()
+    obj.emit(done, f"run {done['ingest']['run_id']}: ingested, archived, merged, "
+                   f"{'distilled, ' if done.get('distill') else ''}documents synced\n\n" + describe(status(ws)))
+
+
+@cli.command("demo")
+@click.option("--workspace", "-w", "demo_dir", metavar="DIR",
+              help="Workspace for the demo (default: the global --workspace, else ./moonshine-demo).")
+@click.pass_obj
+def demo_command(obj: Context, demo_dir: str | None) -> None:
+    """Run the whole lifecycle on the synthetic sample exports the installed plugins ship:
+    qwen before deepseek (the demo's merge order lock), then the others; then distil and sync
+    the documents, and print the status.
+
+    Example: moonshine demo --workspace /tmp/moonshine-demo
+    """
+    from ..lifecycle import demo
+    from ..status import describe
+    from ..workspace import Workspace
+
+    root = demo_dir or obj.workspace_dir or "moonshine-demo"
+    result = demo(Workspace.open(root), pm=obj.pm)
+    lines = [f"demo workspace {result['workspace']}"]
+    lines += [f"  {r['run_id']:<28} from {Path(r['sample']).name}" for r in result["runs"]]
+    obj.emit(result, "\n".join(lines) + "\n\n" + describe(result["status"]))

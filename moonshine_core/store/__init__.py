@@ -203,6 +203,18 @@ class Store:
         where, params = ("WHERE provider = ?", (provider,)) if provider else ("", ())
         return [side_from_row(r) for r in self.rows(f"SELECT * FROM side_records {where} ORDER BY record_uid", params)]
 
+    def seal(self) -> None:
+        """Optimise, fold the WAL in and leave rollback-journal mode, then close.
+
+        A sealed DB is one self-contained file that read-only opens never touch
+        (a WAL-mode file makes every reader create ``-wal``/``-shm`` beside it),
+        which is what an immutable provider-run DB must be.
+        """
+        self.conn.execute("pragma optimize")
+        self.conn.execute("pragma wal_checkpoint(TRUNCATE)")
+        self.conn.execute("pragma journal_mode = DELETE")
+        self.close()
+
     def close(self) -> None:
         if self.conn is not None:
             _close(self.conn)

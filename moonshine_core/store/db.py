@@ -22,10 +22,16 @@ BUSY_TIMEOUT_MS = 10_000
 _applied = False
 
 
+#: ``apsw.bestpractice.recommended`` without ``connection_optimize``: optimizing on open may run
+#: ANALYZE and write, and a mere reader must never change the mash's bytes (its sha256 is its
+#: identity between commands). Writers run ``pragma optimize`` when they close instead.
+BESTPRACTICE = tuple(f for f in apsw.bestpractice.recommended if f is not apsw.bestpractice.connection_optimize)
+
+
 def _apply_bestpractice() -> None:
     global _applied
     if not _applied:
-        apsw.bestpractice.apply(apsw.bestpractice.recommended)
+        apsw.bestpractice.apply(BESTPRACTICE)
         _applied = True
 
 
@@ -88,11 +94,12 @@ def migrate_db(conn: apsw.Connection) -> list[int]:
     return reached
 
 
-def close(conn: apsw.Connection) -> None:
-    """Optimise and close; a WAL checkpoint leaves one self-contained file behind."""
+def close(conn: apsw.Connection, *, optimize: bool = True) -> None:
+    """Close; a writer optimises (unless told not to) and checkpoints, leaving one self-contained file."""
     try:
         if not conn.readonly("main"):
-            conn.execute("pragma optimize")
+            if optimize:
+                conn.execute("pragma optimize")
             conn.execute("pragma wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()

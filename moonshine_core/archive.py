@@ -1,0 +1,130 @@
+"""Stage C: archive a provider run and snapshot the mash before it merges.
+
+``archive/<provider>/<run_id>/`` receives copies of the run's DB, ledger and
+manifest and of the source export (a zip or file as is, a folder as a folder
+under ``source/``); every copy is hashed after copying and checked against the
+original. ``archive.json`` there records the hashes. The mash (an empty one is
+created first if the workspace has none, so the first merge can be rolled
+back too) is snapshotted to ``archive/main/<run_id>/moonshine_mash_premerge.db``
+with its sha256 beside it.
+
+Archiving an already archived, unmerged run refreshes only the mash snapshot
+(the mash may have changed since); archiving a merged run is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .errors import RefusedError
+from .jsonio import read_json, write_json_atomic, write_text_atomic
+from .mash import ensure_mash, snapshot
+from .runs import ARCHIVE_RECORD, run_state
+from .sources import ExportSource, file_sha256, folder_sha256
+from .timeutil import utc_now_iso
+from .workspace import Workspace
+
+SNAPSHOT_HASH_SUFFIX = ".sha256"
+
+
+def snapshot_record(ws: Workspace, run_id: str) -> dict[str, Any] | None:
+    """The recorded premerge snapshot of ``run_id`` (path, sha256, mash sha256 it was taken from)."""
+    return read_json(ws.premerge_snapshot_path(run_id).parent / "snapshot.json")
+
+
+def archive_run(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """Archive ``run_id`` and snapshot the mash; returns the archive record."""
+    provider = ws.find_run(run_id)
+    with ws.lock():
+        state = run_state(ws, provider, run_id)
+        if state.merged:
+            raise RefusedError(f"run {run_id} is merged; its archive and snapshot are immutable")
+        if not state.manifest:
+            raise RefusedError(f"run {run_id} has no manifest.json; it is not a complete run")
+        record = state.archive or _copy_artifacts(ws, provider, run_id, state.manifest)
+        snap = _snapshot_mash(ws, run_id)
+        record = {**record, "premerge_snapshot": snap}
+        write_json_atomic(ws.archive_run_dir(provider, run_id) / ARCHIVE_RECORD, record)
+        return record
+
+
+def _copy_artifacts(ws: Workspace, provider: str, run_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    src_dir = ws.provider_run_dir(provider, run_id)
+    dest = ws.archive_run_dir(provider, run_id)
+    building = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    files: dict[str, str] = {}
+    try:
+        for item in sorted(src_dir.iterdir()):
+            if item.is_file():
+                files[item.name] = _copy_checked(item, building / item.name)
+        source = Path(manifest["source"]["path"])
+        if not source.exists():
+            raise RefusedError(f"the source export {source} of run {run_id} is gone; cannot archive it")
+        with ExportSource(source) as export:
+            kind = export.kind
+        if kind == "dir":
+            target = building / "source" / source.name
+            shutil.copytree(source, target)
+            copied = folder_sha256(target)
+        else:
+            target = building / "source" / source.name
+            target.parent.mkdir()
+            shutil.copyfile(source, target)
+            copied = file_sha256(target)
+        if copied != manifest["source"]["sha256"]:
+            raise RefusedError(f"the source export {source} changed since run {run_id} ingested it "
+                               f"(sha256 {copied}, ingested {manifest['source']['sha256']})")
+        record = {"schema": "moonshine.archive/1", "run_id": run_id, "provider": provider,
+                  "archived_at": utc_now_iso(), "files": files,
+                  "source": {"name": source.name, "kind": kind, "path": f"source/{source.name}",
+                             "sha256": copied, "original_path": str(source)}}
+        if dest.exists():
+            raise RefusedError(f"{dest} exists but has no archive record; move it aside and archive again")
+        os.replace(building, dest)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return record
+
+
+def _copy_checked(src: Path, dest: Path) -> str:
+    shutil.copyfile(src, dest)
+    original, copy = file_sha256(src), file_sha256(dest)
+    if original != copy:
+        raise RefusedError(f"copy of {src} does not match the original (sha256 {copy} != {original})")
+    return copy
+
+
+def _snapshot_mash(ws: Workspace, run_id: str) -> dict[str, Any]:
+    ensure_mash(ws)
+    target = ws.premerge_snapshot_path(run_id)
+    digest = snapshot(ws.mash_path, target)
+    write_text_atomic(str(target) + SNAPSHOT_HASH_SUFFIX, f"{digest}  {target.name}\n")
+    # The snapshot is byte-identical to the mash, so its sha256 is also the mash's at that moment.
+    record = {"path": str(target.relative_to(ws.root)), "sha256": digest, "taken_at": utc_now_iso()}
+    write_json_atomic(target.parent / "snapshot.json", record)
+    return record
+
+
+def verify_archive(ws: Workspace, provider: str, run_id: str) -> list[str]:
+    """Problems with a run's archive (empty when every archived file still has its recorded hash)."""
+    dest = ws.archive_run_dir(provider, run_id)
+    record = read_json(dest / ARCHIVE_RECORD)
+    if record is None:
+        return [f"run {run_id} is not archived (run `moonshine archive {run_id}`)"]
+    problems = []
+    for name, digest in record["files"].items():
+        path = dest / name
+        if not path.exists() or file_sha256(path) != digest:
+            problems.append(f"archived {name} is missing or altered")
+    source = dest / record["source"]["path"]
+    actual = (folder_sha256(source) if record["source"]["kind"] == "dir" else file_sha256(source)) \
+        if source.exists() else None
+    if actual != record["source"]["sha256"]:
+        problems.append("archived source export is missing or altered")
+    return problems

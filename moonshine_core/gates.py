@@ -1,0 +1,210 @@
+"""The five gates a provider run must pass (DESIGN.md section 7), with their evidence.
+
+1. ``source_hash``: the source hash is present and reproducible on the archived copy.
+2. ``provider_tags``: 100% of the run's rows carry every provenance column, right.
+3. ``merge_idempotence``: merging the run again inserts and updates nothing (tried
+   inside a transaction that is rolled back).
+4. ``token_reconciliation``: the run's per-message token counts equal the mash's
+   for the same content, and the main ledger equals the mash's sums; the report
+   is written beside the run.
+5. ``no_contamination``: no row of the run DB or the mash has a contamination
+   signature (``contamination_tags``) or a source kind the workspace does not allow.
+
+Each gate is ``pass``, ``fail`` or ``pending`` (gates 3 and 4 wait for the merge,
+gate 1 for the archive). Results go into the run manifest under ``gates``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from .archive import verify_archive
+from .jsonio import read_json, write_json_atomic
+from .ledger import main_ledger
+from .store.transfer import upsert_run
+from .runs import ARCHIVE_RECORD, run_state
+from .sources import file_sha256, folder_sha256
+from .store.db import close as close_db
+from .store.db import connect
+from .store.schema import PROVENANCE_COLUMNS, RECORD_TABLES
+from .timeutil import utc_now_iso
+from .workspace import Workspace
+
+GATES = ("source_hash", "provider_tags", "merge_idempotence", "token_reconciliation", "no_contamination")
+
+
+class _DryRun(Exception):
+    """Raised inside the idempotence transaction so that it always rolls back."""
+
+
+def _gate(status: str, **evidence: Any) -> dict[str, Any]:
+    return {"status": status, "evidence": evidence}
+
+
+def source_hash_gate(ws: Workspace, provider: str, run_id: str, manifest: dict) -> dict[str, Any]:
+    recorded = (manifest.get("source") or {}).get("sha256")
+    if not recorded:
+        return _gate("fail", reason="the run manifest records no source sha256")
+    record = read_json(ws.archive_run_dir(provider, run_id) / ARCHIVE_RECORD)
+    if record is None:
+        return _gate("pending", recorded=recorded, reason="run not archived yet")
+    copy = ws.archive_run_dir(provider, run_id) / record["source"]["path"]
+    if not copy.exists():
+        return _gate("fail", recorded=recorded, reason=f"archived source {copy} is missing")
+    recomputed = folder_sha256(copy) if record["source"]["kind"] == "dir" else file_sha256(copy)
+    return _gate("pass" if recomputed == recorded else "fail", recorded=recorded, recomputed_on_archive=recomputed)
+
+
+def provider_tags_gate(run_db: Path, mash: apsw.Connection | None, provider: str, run_id: str,
+                       source_sha256: str) -> dict[str, Any]:
+    not_null = " AND ".join(f"{c} IS NOT NULL AND {c} != ''" for c in PROVENANCE_COLUMNS)
+    good = f"{not_null} AND provider = ? AND provider_run_id = ? AND source_file_sha256 = ?"
+    per_table = {}
+    conn = connect(run_db, readonly=True)
+    try:
+        for table in RECORD_TABLES:
+            total = conn.execute(f"SELECT count(*) FROM {table}").get
+            tagged = conn.execute(f"SELECT count(*) FROM {table} WHERE {good}", (provider, run_id, source_sha256)).get
+            per_table[table] = {"rows": total, "tagged": tagged}
+    finally:
+        conn.close()
+    mash_wrong = 0
+    if mash is not None:
+        for table in RECORD_TABLES:
+            mash_wrong += mash.execute(f"SELECT count(*) FROM {table} WHERE provider_run_id = ? AND NOT ({good})",
+                                       (run_id, provider, run_id, source_sha256)).get
+    rows = sum(t["rows"] for t in per_table.values())
+    tagged = sum(t["tagged"] for t in per_table.values())
+    coverage = 100.0 if rows == 0 else round(100.0 * tagged / rows, 4)
+    return _gate("pass" if tagged == rows and mash_wrong == 0 else "fail", coverage_percent=coverage,
+                 per_table=per_table, mash_rows_of_run_mistagged=mash_wrong)
+
+
+def idempotence_gate(mash: apsw.Connection, run_db: Path) -> dict[str, Any]:
+    counts: dict[str, Any] = {}
+    try:
+        with mash:
+            counts = {t: c.to_dict() for t, c in upsert_run(mash, run_db).items()}
+            raise _DryRun
+    except _DryRun:
+        pass
+    changed = sum(c["inserted"] + c["updated"] for c in counts.values())
+    return _gate("pass" if changed == 0 else "fail", method="merge again inside a rolled-back transaction",
+                 counts=counts)
+
+
+def reconciliation(ws: Workspace, mash: apsw.Connection, run_db: Path, provider: str, run_id: str) -> dict[str, Any]:
+    """Compare the run's per-message tokens with the mash's; the report gate 4 writes."""
+    mash.execute("ATTACH DATABASE ? AS run", (str(run_db),))
+    try:
+        cols = "tokens_text + tokens_reasoning + tokens_tool"
+        run_total, run_messages = mash.execute(f"SELECT total({cols}), count(*) FROM run.messages").get
+        same = mash.execute(
+            f"SELECT count(*), total(r.{cols.replace(' + ', ' + r.')}), total(m.{cols.replace(' + ', ' + m.')}) "
+            "FROM run.messages r JOIN main.messages m ON m.record_uid = r.record_uid "
+            "AND m.content_sha256 = r.content_sha256").get
+        mismatched = [dict(zip(("message_uid", "run_tokens", "mash_tokens"), row)) for row in mash.execute(
+            f"SELECT r.record_uid, r.tokens_text + r.tokens_reasoning + r.tokens_tool, "
+            f"m.tokens_text + m.tokens_reasoning + m.tokens_tool FROM run.messages r JOIN main.messages m "
+            f"ON m.record_uid = r.record_uid AND m.content_sha256 = r.content_sha256 "
+            f"WHERE r.tokens_text != m.tokens_text OR r.tokens_reasoning != m.tokens_reasoning "
+            f"OR r.tokens_tool != m.tokens_tool LIMIT 50")]
+        newer_in_mash = mash.execute(
+            "SELECT count(*) FROM run.messages r JOIN main.messages m ON m.record_uid = r.record_uid "
+            "AND m.content_sha256 != r.content_sha256").get
+        missing = mash.execute(
+            "SELECT count(*) FROM run.messages r WHERE NOT EXISTS "
+            "(SELECT 1 FROM main.messages m WHERE m.record_uid = r.record_uid)").get
+    finally:
+        mash.execute("DETACH DATABASE run")
+    ledger_file = read_json(ws.main_ledger_path, default={}) or {}
+    fresh = main_ledger(mash, "")
+    main_ok = ledger_file.get("totals") == fresh["totals"]
+    run_ledger = read_json(ws.run_ledger_path(provider, run_id), default={}) or {}
+    run_ledger_ok = (run_ledger.get("totals") or {}).get("tokens") == int(run_total)
+    provider_in_main = (fresh["by_provider"].get(provider) or {}).get("totals", {})
+    reconciles = not mismatched and missing == 0 and main_ok and run_ledger_ok and same[1] == same[2]
+    return {
+        "schema": "moonshine.token_reconciliation/1", "run_id": run_id, "provider": provider,
+        "generated_at": utc_now_iso(), "reconciles": reconciles,
+        "provider_ledger": {"tokens": int(run_total), "messages": run_messages,
+                            "ledger_file_tokens": (run_ledger.get("totals") or {}).get("tokens"),
+                            "ledger_file_matches_db": run_ledger_ok},
+        "main_ledger": {"provider_tokens": provider_in_main.get("tokens"),
+                        "provider_messages": provider_in_main.get("messages"),
+                        "total_tokens": fresh["totals"]["tokens"], "ledger_file_matches_mash": main_ok},
+        "messages_same_content": {"count": same[0], "run_tokens": int(same[1]), "mash_tokens": int(same[2])},
+        "messages_newer_in_mash": newer_in_mash,
+        "messages_missing_from_mash": missing,
+        "token_mismatches": mismatched,
+    }
+
+
+def contamination_gate(ws: Workspace, conns: dict[str, apsw.Connection]) -> dict[str, Any]:
+    tags = list(ws.settings.contamination_tags)
+    allowed = list(ws.settings.allowed_source_kinds)
+    found: dict[str, dict[str, int]] = {}
+    tag_marks = ", ".join("?" for _ in tags) or "NULL"
+    allowed_marks = ", ".join("?" for _ in allowed) or "NULL"
+    for name, conn in conns.items():
+        for table in RECORD_TABLES:
+            n = conn.execute(
+                f"SELECT count(*) FROM {table} WHERE provider IN ({tag_marks}) OR source_kind IN ({tag_marks}) "
+                f"OR source_kind NOT IN ({allowed_marks})", (*tags, *tags, *allowed)).get
+            if n:
+                found.setdefault(name, {})[table] = n
+    return _gate("pass" if not found else "fail", signatures=tags, allowed_source_kinds=allowed,
+                 contaminated_rows=found)
+
+
+def evaluate_gates(ws: Workspace, run_id: str, *, write: bool = True) -> dict[str, dict[str, Any]]:
+    """Evaluate the five gates for ``run_id``; with ``write``, record them in the run manifest
+    and write the token reconciliation report (``token_reconciliation.<provider>.<run_id>.json``)."""
+    provider = ws.find_run(run_id)
+    state = run_state(ws, provider, run_id)
+    manifest = state.manifest
+    run_db = ws.run_db_path(provider, run_id)
+    sha = (manifest.get("source") or {}).get("sha256", "")
+    gates: dict[str, dict[str, Any]] = {"source_hash": source_hash_gate(ws, provider, run_id, manifest)}
+    problems = verify_archive(ws, provider, run_id) if state.archived else []
+    if problems:
+        gates["source_hash"] = _gate("fail", problems=problems)
+    mash = connect(ws.mash_path) if ws.mash_path.exists() else None
+    run_conn = connect(run_db, readonly=True)
+    try:
+        gates["provider_tags"] = provider_tags_gate(run_db, mash if state.merged else None, provider, run_id, sha)
+        if state.merged and mash is not None:
+            gates["merge_idempotence"] = idempotence_gate(mash, run_db)
+            report = reconciliation(ws, mash, run_db, provider, run_id)
+            report_path = ws.provider_run_dir(provider, run_id) / f"token_reconciliation.{provider}.{run_id}.json"
+            if write:
+                write_json_atomic(report_path, report)
+            gates["token_reconciliation"] = _gate(
+                "pass" if report["reconciles"] else "fail", report=str(report_path.relative_to(ws.root)),
+                run_tokens=report["provider_ledger"]["tokens"],
+                mash_tokens_same_content=report["messages_same_content"]["mash_tokens"],
+                mismatches=len(report["token_mismatches"]), missing=report["messages_missing_from_mash"])
+        else:
+            reason = "run not merged yet" if not state.merged else "no mash"
+            gates["merge_idempotence"] = _gate("pending", reason=reason)
+            gates["token_reconciliation"] = _gate("pending", reason=reason)
+        conns = {"run": run_conn}
+        if mash is not None:
+            conns["mash"] = mash
+        gates["no_contamination"] = contamination_gate(ws, conns)
+    finally:
+        run_conn.close()
+        if mash is not None:
+            close_db(mash, optimize=False)
+    if write:
+        manifest["gates"] = gates
+        manifest["gates_evaluated_at"] = utc_now_iso()
+        write_json_atomic(ws.run_manifest_path(provider, run_id), manifest)
+    return gates
+
+
+def failed(gates: dict[str, dict[str, Any]]) -> list[str]:
+    return [name for name, g in gates.items() if g["status"] == "fail"]
