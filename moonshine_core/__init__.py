@@ -38,11 +38,12 @@ from .records import (  # noqa: E402
     ToolResult,
 )
 from .sources import ExportSource  # noqa: E402
+from .workspace import Workspace  # noqa: E402
 
 __all__ = [
     "__version__", "PLUGIN_API", "hookimpl",
     "Attachment", "Comparison", "Conversation", "Detection", "Feedback", "Message", "RawRecord",
-    "Score", "SideRecord", "ToolCall", "ToolResult", "ExportSource",
+    "Score", "SideRecord", "ToolCall", "ToolResult", "ExportSource", "Workspace",
     "MoonshineError", "ParseError", "NormalizeError", "RecordError", "PluginError", "StoreError",
     "TokenizerError", "WorkspaceError", "DetectionError", "RefusedError",
 ]

@@ -148,8 +148,8 @@ def conversation_rows(conversation: Conversation, prov: Provenance,
         })
         events.extend(_tool_event_rows(message, muid, cuid, cid, base, when))
     _pair_tool_events(events)
-    conv_content = unstructure(conversation)
-    conv_content.pop("raw", None)
+    # The messages are already hashed: unstructure the conversation without them (and raw).
+    conv_content = unstructure(attrs.evolve(conversation, messages=[], raw=None))
     conv_content["messages"] = message_hashes
     raw_json = _raw_j(conversation.raw)
     conversation_row = {

@@ -1,0 +1,44 @@
+"""Side files of a claude.ai export as SideRecords: users, projects, memories, design chats, reflections,
+published artifacts (frames) and the late-2026 manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moonshine_core.errors import NormalizeError
+from moonshine_core.ids import content_sha256
+from moonshine_core.records import RawRecord, SideRecord
+
+#: The field that identifies each kind of side record, in order of preference.
+_ID_FIELDS = {
+    "user": ("uuid",), "project": ("uuid",), "memory": ("account_uuid", "uuid"),
+    "design_chat": ("uuid",), "reflection": ("uuid",), "frame": ("uuid", "id", "artifact_id"),
+    "manifest": (),
+}
+
+
+def normalize_side(raw: RawRecord) -> list[SideRecord]:
+    """One SideRecord; users and memories are ``personal`` (provenance only, never in a dataset)."""
+    context = raw.context if isinstance(raw.context, dict) else {}
+    kind = context.get("side_kind") if isinstance(context.get("side_kind"), str) else "unknown"
+    data = raw.data
+    if not isinstance(data, dict):
+        raise NormalizeError(f"{kind} record is a {type(data).__name__}, not a JSON object")
+    record_id = None
+    for field in _ID_FIELDS.get(kind, ("uuid",)):
+        if isinstance(data.get(field), str) and data[field]:
+            record_id = data[field]
+            break
+    if record_id is None and kind in ("memory", "reflection", "design_chat", "project") and \
+            isinstance(context.get("file_stem"), str) and context["file_stem"]:
+        record_id = context["file_stem"]   # 2026 layout: the file is named by its uuid
+    if record_id is None:
+        record_id = f"sha:{content_sha256(data)[:24]}"
+    value: dict[str, Any] = {"source": {"member": raw.member, "index": raw.index, "variant": raw.variant},
+                             "value": data}
+    if kind == "manifest":
+        value["listed_files"] = context.get("listed_files", [])
+        value["missing_files"] = context.get("missing_files", [])
+    unknown = [] if kind in _ID_FIELDS else [f"side_kind:{kind}"]
+    return [SideRecord(kind=kind, record_id=record_id, personal=bool(context.get("personal")), data=value,
+                       unknown_shapes=unknown, raw=data)]

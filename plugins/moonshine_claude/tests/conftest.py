@@ -1,0 +1,18 @@
+"""Shared test setup: the fixture builders are importable, and internal errors are never masked."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import moonshine_claude.normalize as _normalize  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def strict_internal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug that raises TypeError/KeyError inside normalise must fail the test, not become a NormalizeError."""
+    monkeypatch.setattr(_normalize, "STRICT_INTERNAL", True)
