@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import attrs
@@ -42,29 +43,32 @@ def info_command(obj: Context) -> None:
 
 
 class _ProgressBar:
-    """A byte-based progress bar on stderr, shown only on a terminal and never with --quiet/--json."""
+    """A one-line progress display on stderr, only on a terminal and never with --quiet/--json.
+
+    It shows conversations done, data read and elapsed time. No percentage: a plugin may read
+    an export more than once (a dedupe scan, then the stream), so bytes read can pass the
+    export's size and a percentage would lie.
+    """
 
     def __init__(self, obj: Context, label: str):
         self.enabled = obj.progress_enabled()
         self.label = label
-        self._bar = None
-        self._done = 0
+        self.started = time.monotonic()
+        self.shown = False
 
     def __call__(self, done: int, total: int, conversations: int) -> None:
-        if not self.enabled or total <= 0:
+        if not self.enabled:
             return
-        if self._bar is None:
-            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=False,
-                                          item_show_func=lambda n: f"{n:,} conversations" if n is not None else "")
-            self._bar.__enter__()
-        self._bar.current_item = conversations
-        self._bar.update(max(0, done - self._done))
-        self._done = done
+        elapsed = time.monotonic() - self.started
+        line = (f"\r{self.label}: {conversations:,} conversations, {done / 1e6:,.1f} MB read "
+                f"(export {total / 1e6:,.1f} MB), {elapsed:,.0f} s")
+        click.echo(line + "\x1b[K", nl=False, err=True)
+        self.shown = True
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+        if self.shown:
+            click.echo("", err=True)
+            self.shown = False
 
 
 @cli.command("preflight")
