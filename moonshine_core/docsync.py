@@ -93,7 +93,8 @@ def lane_counts(ws: Workspace) -> str:
         latest = runs[-1]
         per: dict[str, int] = {}
         for path in sorted(latest.glob("*.jsonl")):
-            if not path.name.startswith(("train", "eval")):
+            # per-provider files only: the --mix file repeats rows already counted there
+            if not path.name.startswith(("train.", "eval.")) or path.name.endswith(".mix.jsonl"):
                 continue
             with open(path, encoding="utf-8") as handle:
                 for line in handle:

@@ -35,7 +35,8 @@ from .sources import ExportSource
 ENTRY_POINT_GROUP = "moonshine"
 
 #: Modules of the core registered as built-in plugins, in order.
-BUILTIN_PLUGINS: tuple[str, ...] = ("moonshine_core.builtin.scorers",)
+BUILTIN_PLUGINS: tuple[str, ...] = ("moonshine_core.builtin.scorers", "moonshine_core.builtin.quality",
+                                   "moonshine_core.builtin.lanes")
 
 
 @attrs.define

@@ -134,3 +134,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 # Commands of later stages register themselves on import.
 from . import commands  # noqa: E402,F401
+from . import distill_command  # noqa: E402,F401

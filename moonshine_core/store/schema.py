@@ -170,8 +170,26 @@ CREATE TABLE scores (
 ) WITHOUT ROWID;
 """
 
+#: Which conversations fed which distillation lane, per distill run (``moonshine status`` counts them
+#: per provider). ``rows`` = rows the conversation gave the lane; ``mixed_rows`` = of those, in the mixed set.
+_V2_DISTILLED = """
+CREATE TABLE distilled_conversations (
+    run_id TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    conversation_uid TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    train_rows INTEGER NOT NULL DEFAULT 0,
+    eval_rows INTEGER NOT NULL DEFAULT 0,
+    mixed_rows INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, lane, conversation_uid)
+) WITHOUT ROWID;
+CREATE INDEX distilled_conversations_lane ON distilled_conversations(lane, provider);
+"""
+
 #: ``MIGRATIONS[n]`` upgrades a DB at ``user_version`` n to n + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2_DISTILLED]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables whose rows carry provenance, in merge order (parents before children).

@@ -1,0 +1,84 @@
+"""Conversational lane: the branch the user saw, cleaned, as alternating ``messages`` for SFT.
+
+One row per conversation: the active branch (``current_leaf_id``), visible
+text only (hidden plumbing, custom instructions, memory and tool traffic are
+left out), reasoning per ``reasoning_policy``, consecutive same-role turns
+merged, leading assistant turns and trailing user turns cut so the row starts
+with system/user and ends with assistant (distillation.md 4.6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..records import Conversation
+from .context import LaneContext, lane_row
+from .messages import ConversionStats, Tree, convert, merge_same_role
+from .textsignals import identity_mentions, is_correction, is_refusal
+
+LANE = "conversational"
+
+
+def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
+    tree = Tree(conversation)
+    if not tree.active_path:
+        return []
+    records = tree.messages(tree.active_path)
+    stats = ConversionStats()
+    msgs = convert(records, reasoning_policy=ctx.settings.reasoning_policy, include_tools=False,
+                   max_tool_output_chars=ctx.settings.max_tool_output_chars, stats=stats)
+    msgs = merge_same_role(msgs, stats)
+    truncated = 0
+    # A system message may open the row; anything else before the first user turn is cut.
+    start = 0
+    while start < len(msgs) and msgs[start]["role"] not in ("user", "system"):
+        start += 1
+    if start < len(msgs) and msgs[start]["role"] == "system":
+        if start + 1 >= len(msgs) or msgs[start + 1]["role"] != "user":
+            start += 1
+            while start < len(msgs) and msgs[start]["role"] != "user":
+                start += 1
+    truncated += start
+    msgs = msgs[start:]
+    end = len(msgs)
+    while end and msgs[end - 1]["role"] != "assistant":
+        end -= 1
+    truncated += len(msgs) - end
+    msgs = msgs[:end]
+    assistants = [m for m in msgs if m["role"] == "assistant"]
+    if len(assistants) < max(1, ctx.settings.min_turns):
+        return []
+    users = [m for m in msgs if m["role"] == "user"]
+    n_corrections = sum(1 for m in users[1:] if is_correction(m["content"]))
+    refusals = sum(1 for m in assistants if is_refusal(m["content"]))
+    identities = sorted({x for m in assistants for x in identity_mentions(m["content"])})
+    # Turns the user then corrected are kept but weighted 0 (OpenAI ``weight``, axolotl ``train``).
+    weights = []
+    assistant_index = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
+    for i in assistant_index:
+        nxt = msgs[i + 1] if i + 1 < len(msgs) else None
+        weights.append(0 if nxt is not None and nxt["role"] == "user" and is_correction(nxt["content"]) else 1)
+    flags = []
+    if len(assistants) == 1:
+        flags.append("single_turn")
+    if identities:
+        flags.append("identity_mention")
+    if refusals:
+        flags.append("refusal")
+    if conversation.active_branch_inferred:
+        flags.append("active_branch_inferred")
+    source_ids = [m.message_id for m in records if not m.hidden and m.role in ("user", "assistant", "system")]
+    columns = {
+        "branch": "active",
+        "assistant_turn_weights": weights,
+        "n_corrections": n_corrections,
+        "identity_mentions": identities,
+        "refusal_score": round(refusals / len(assistants), 4),
+        "reasoning_kind": stats.reasoning_kind(),
+        "truncated_turns": truncated,
+        "merged_messages": stats.merged_messages,
+        "tool_traffic_dropped": stats.tool_traffic_dropped,
+        "models": stats.models,
+        "lane_flags": flags,
+    }
+    return [lane_row(LANE, conversation, source_ids, "active", {"messages": msgs}, columns)]

@@ -1,0 +1,309 @@
+"""Canonical message objects (distillation.md section 4.1) built from stored records.
+
+Every message dict carries all six keys (``role``, ``content``,
+``reasoning_content``, ``tool_calls``, ``tool_call_id``, ``name``), null when
+unused, so Arrow infers one struct type for a whole lane file. Tool-call
+``arguments`` are JSON strings (the OpenAI form; TRL users decode them, see
+docs/lanes.md) because argument shapes vary from call to call.
+
+The lanes never branch on provider names; they read the documented record
+fields: ``hidden`` and ``hidden_reason`` (what the user never saw),
+``tool_calls`` / ``tool_results`` (tool traffic, possibly on hidden plumbing
+messages), ``reasoning`` and ``reasoning_kind``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ..ids import canonical_json
+from ..records import Conversation, Message, ToolResult
+from ..trees import path_to_root
+
+MESSAGE_KEYS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id", "name")
+REASONING_POLICIES = ("drop", "keep_raw")
+
+
+def message(role: str, content: str = "", *, reasoning_content: str | None = None,
+            tool_calls: list[dict] | None = None, tool_call_id: str | None = None,
+            name: str | None = None) -> dict[str, Any]:
+    """One canonical message with every key present."""
+    return {"role": role, "content": content, "reasoning_content": reasoning_content,
+            "tool_calls": tool_calls or None, "tool_call_id": tool_call_id, "name": name}
+
+
+def tool_call_dict(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
+    """An OpenAI/TRL tool call; ``arguments`` becomes a JSON string of an object.
+
+    Text arguments (code, a query) are wrapped as ``{"input": text}`` so every
+    call's arguments decode to an object, which HF chat templates require.
+    """
+    if isinstance(arguments, dict):
+        args = arguments
+    elif arguments is None:
+        args = {}
+    else:
+        args = {"input": arguments if isinstance(arguments, str) else canonical_json(arguments)}
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False, sort_keys=True)}}
+
+
+@attrs.define
+class ConversionStats:
+    """What a conversion did, for the row's columns."""
+
+    merged_messages: int = 0
+    tool_outputs_truncated: int = 0
+    reasoning_dropped: int = 0
+    reasoning_kept: int = 0
+    reasoning_kinds: set[str] = attrs.field(factory=set)
+    tool_traffic_dropped: int = 0
+    hidden_dropped: int = 0
+    models: list[str] = attrs.field(factory=list)
+    failed_calls: set[str] = attrs.field(factory=set)
+
+    def reasoning_kind(self) -> str:
+        """``raw`` when raw reasoning was kept, else the kind that was present (and dropped), else ``none``."""
+        if self.reasoning_kept:
+            return "raw"
+        if "raw" in self.reasoning_kinds:
+            return "raw_dropped"
+        if "summary" in self.reasoning_kinds:
+            return "summary_dropped"
+        return "none"
+
+
+class Tree:
+    """Read-only helpers over one conversation tree."""
+
+    def __init__(self, conversation: Conversation):
+        self.conversation = conversation
+        self.by_id: dict[str, Message] = {m.message_id: m for m in conversation.messages}
+        self.children: dict[str | None, list[str]] = {}
+        for m in conversation.messages:
+            parent = m.parent_id if m.parent_id in self.by_id else None
+            self.children.setdefault(parent, []).append(m.message_id)
+        leaf = conversation.current_leaf_id
+        self.active_path: list[str] = path_to_root(conversation.messages, leaf) if leaf in self.by_id else []
+        self.active: set[str] = set(self.active_path)
+
+    def path(self, message_id: str) -> list[str]:
+        """Ids from the root down to ``message_id``."""
+        return path_to_root(self.conversation.messages, message_id)
+
+    def messages(self, ids: Sequence[str]) -> list[Message]:
+        return [self.by_id[i] for i in ids if i in self.by_id]
+
+    def turn_end(self, message_id: str) -> list[str]:
+        """Ids below ``message_id`` that complete its turn: follow children until the next user message.
+
+        The active child is preferred, then the last child (the newest
+        retry); hidden plumbing, reasoning and tool nodes are walked through.
+        """
+        out: list[str] = []
+        node = message_id
+        seen = {node}
+        while True:
+            kids = [k for k in self.children.get(node, []) if self.by_id[k].role != "user"]
+            if not kids:
+                return out
+            active = [k for k in kids if k in self.active]
+            node = active[0] if active else kids[-1]
+            if node in seen:
+                return out
+            seen.add(node)
+            out.append(node)
+
+    def turn_answers(self, prompt_id: str) -> list[list[str]]:
+        """Every distinct answer to the user/tool message ``prompt_id``: id chains from its child down
+        to the end of the turn, one per path that does not pass another user message. Chains that end
+        without a visible assistant text are left out."""
+        chains: list[list[str]] = []
+
+        def walk(node: str, chain: list[str]) -> None:
+            kids = [k for k in self.children.get(node, []) if self.by_id[k].role != "user"]
+            if not kids:
+                if any(is_visible_answer(self.by_id[i]) for i in chain):
+                    chains.append(chain)
+                return
+            for kid in kids:
+                if kid not in chain and len(chain) < 200:
+                    walk(kid, chain + [kid])
+
+        walk(prompt_id, [])
+        return chains
+
+
+_FAIL_STATUS = ("error", "fail", "exception", "timeout", "timed_out", "killed", "cancel")
+_OK_STATUS = ("success", "ok", "succeeded", "completed", "done")
+
+
+def result_failed(result: ToolResult) -> bool | None:
+    """True / False when the record says how the tool run ended, ``None`` when it does not.
+
+    ``is_error`` wins; otherwise a ``status`` such as ``failed_with_in_kernel_exception`` or ``success``.
+    """
+    if result.is_error is not None:
+        return bool(result.is_error)
+    status = (result.status or "").lower()
+    if any(word in status for word in _FAIL_STATUS):
+        return True
+    if any(word in status for word in _OK_STATUS):
+        return False
+    return None
+
+
+def is_visible_answer(m: Message) -> bool:
+    """An assistant message the user saw with some text in it."""
+    return m.role == "assistant" and not m.hidden and bool(m.text.strip())
+
+
+def is_tool_traffic(m: Message) -> bool:
+    return bool(m.tool_calls or m.tool_results)
+
+
+def truncate_output(text: str, limit: int) -> tuple[str, bool]:
+    """Head and tail of a long tool output with the number of characters cut in between."""
+    if limit <= 0 or len(text) <= limit:
+        return text, False
+    head = limit * 2 // 3
+    tail = limit - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[... {cut} characters truncated ...]\n{text[-tail:] if tail else ''}", True
+
+
+def convert(records: Sequence[Message], *, reasoning_policy: str, include_tools: bool,
+            max_tool_output_chars: int, stats: ConversionStats | None = None,
+            call_ids: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Canonical messages for a run of stored messages (one branch, root first).
+
+    - Hidden messages are dropped, except tool traffic when ``include_tools``
+      (tool calls and results are often plumbing the user did not see, yet
+      they are the trajectory).
+    - Without ``include_tools`` tool calls and results are dropped and counted.
+    - Reasoning follows ``reasoning_policy``: ``drop`` removes it; ``keep_raw``
+      keeps raw chains of thought as ``reasoning_content`` and never summaries.
+    - A message holding both calls and results (one stored message for a whole
+      tool round-trip) becomes assistant(tool_calls), tool..., assistant(text).
+    - Results without a ``call_id`` are paired with the oldest open call.
+    """
+    if reasoning_policy not in REASONING_POLICIES:
+        raise ValueError(f"reasoning_policy must be one of {', '.join(REASONING_POLICIES)}, not {reasoning_policy!r}")
+    stats = stats if stats is not None else ConversionStats()
+    call_ids = call_ids if call_ids is not None else {}
+    out: list[dict[str, Any]] = []
+    open_calls: list[tuple[str, str]] = []  # (call id, tool name) awaiting a result
+
+    def reasoning_of(m: Message) -> str | None:
+        if not m.reasoning:
+            return None
+        stats.reasoning_kinds.add(m.reasoning_kind or "summary")
+        if reasoning_policy == "keep_raw" and m.reasoning_kind == "raw":
+            stats.reasoning_kept += 1
+            return m.reasoning
+        stats.reasoning_dropped += 1
+        return None
+
+    for m in records:
+        traffic = is_tool_traffic(m)
+        if m.hidden and not (include_tools and traffic):
+            if m.reasoning and not m.text.strip():
+                reasoning = reasoning_of(m)   # a reasoning-only node: attach to the next answer
+                if reasoning:
+                    out.append({"_pending_reasoning": reasoning})
+            else:
+                stats.hidden_dropped += 1
+            continue
+        if m.role == "assistant" and m.model and m.model not in stats.models:
+            stats.models.append(m.model)
+        if traffic and not include_tools:
+            stats.tool_traffic_dropped += len(m.tool_calls) + len(m.tool_results)
+        reasoning = reasoning_of(m) if m.role == "assistant" else None
+        text_used = False
+        if include_tools and m.tool_calls:
+            calls = []
+            for seq, call in enumerate(m.tool_calls):
+                cid = call.call_id or f"call_{m.message_id}_{seq}"
+                cid = call_ids.setdefault(cid, f"call_{len(call_ids) + 1}")
+                calls.append(tool_call_dict(cid, call.name, call.arguments))
+                open_calls.append((cid, call.name))
+            # Text said alongside the calls ("Let me run the tests.") belongs to the calling message,
+            # unless the same stored message also holds the results: then it is the answer after them.
+            content = m.text if m.role == "assistant" and not m.tool_results else ""
+            text_used = bool(content)
+            out.append(message("assistant", content, reasoning_content=reasoning, tool_calls=calls))
+            reasoning = None
+        if include_tools and m.tool_results:
+            for result in m.tool_results:
+                cid = call_ids.get(result.call_id) if result.call_id else None
+                if cid is None and result.call_id:
+                    cid = call_ids.setdefault(result.call_id, f"call_{len(call_ids) + 1}")
+                match = next((c for c in open_calls if c[0] == cid), None) if cid else \
+                    (open_calls[0] if open_calls else None)
+                if match is not None:
+                    open_calls.remove(match)
+                    cid = match[0]
+                elif cid is None:
+                    cid = call_ids.setdefault(f"orphan_{m.message_id}_{len(call_ids)}", f"call_{len(call_ids) + 1}")
+                content, cut = truncate_output(result.content or "", max_tool_output_chars)
+                stats.tool_outputs_truncated += int(cut)
+                if result_failed(result):
+                    stats.failed_calls.add(cid)
+                out.append(message("tool", content, tool_call_id=cid,
+                                   name=result.name or (match[1] if match else None) or "tool"))
+        text = m.text if m.role != "tool" and not text_used else ""
+        if m.role == "tool" and not m.tool_results and m.text.strip() and include_tools:
+            # A tool message with only text (no structured result) is still the tool's output.
+            content, cut = truncate_output(m.text, max_tool_output_chars)
+            stats.tool_outputs_truncated += int(cut)
+            match = open_calls.pop(0) if open_calls else None
+            cid = match[0] if match else call_ids.setdefault(f"orphan_{m.message_id}", f"call_{len(call_ids) + 1}")
+            out.append(message("tool", content, tool_call_id=cid, name=m.author_name or (match[1] if match else "tool")))
+            continue
+        if m.role in ("user", "assistant", "system") and (text.strip() or reasoning):
+            out.append(message(m.role, text, reasoning_content=reasoning))
+    return _attach_pending_reasoning(out)
+
+
+def _attach_pending_reasoning(items: list[dict]) -> list[dict[str, Any]]:
+    """Reasoning stored on its own node goes onto the next assistant message (else it is dropped)."""
+    out: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for item in items:
+        if "_pending_reasoning" in item:
+            pending.append(item["_pending_reasoning"])
+            continue
+        if pending and item["role"] == "assistant":
+            joined = "\n\n".join(pending + ([item["reasoning_content"]] if item["reasoning_content"] else []))
+            item = {**item, "reasoning_content": joined}
+            pending = []
+        elif item["role"] == "user":
+            pending = []
+        out.append(item)
+    return out
+
+
+def merge_same_role(messages: list[dict[str, Any]], stats: ConversionStats | None = None) -> list[dict[str, Any]]:
+    """Merge consecutive user (or text-only assistant, or system) messages into one.
+
+    SFT templates need alternating roles and LLaMA-Factory skips rows that do
+    not alternate (distillation.md 1.8). Tool messages and assistant messages
+    with tool calls are never merged: each is one step of a trajectory.
+    """
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        prev = out[-1] if out else None
+        if (prev is not None and prev["role"] == m["role"] and m["role"] in ("user", "assistant", "system")
+                and not prev["tool_calls"] and not m["tool_calls"]):
+            reasoning = "\n\n".join(r for r in (prev["reasoning_content"], m["reasoning_content"]) if r) or None
+            out[-1] = {**prev, "content": "\n\n".join(c for c in (prev["content"], m["content"]) if c),
+                       "reasoning_content": reasoning}
+            if stats is not None:
+                stats.merged_messages += 1
+        else:
+            out.append(dict(m))
+    return out

@@ -1,0 +1,207 @@
+"""The four lanes on synthetic trees: right chosen/rejected per pair source, GRPO only with a checkable
+signal, agentic trajectories with bounded outputs, conversational rows on the active branch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import distill_fixtures as fx  # noqa: E402
+
+from moonshine_core.distill import LaneContext, distill  # noqa: E402
+from moonshine_core.distill.validate import validate_row  # noqa: E402
+from moonshine_core.plugins import make_plugin_manager  # noqa: E402
+from moonshine_core.records import Conversation  # noqa: E402
+from moonshine_core.workspace import LaneSettings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    ws = fx.make_mash(tmp_path_factory.mktemp("ws"))
+    result = distill(ws, pm=make_plugin_manager(load_entrypoints=False), run_id="distill_test")
+    return ws, result
+
+
+def rows(run, lane):
+    ws, _ = run
+    return fx.lane_rows(ws, lane, "distill_test")
+
+
+def by_source(run):
+    out = {}
+    for row in rows(run, "dpo"):
+        out.setdefault((row["conversation_id"], row["pair_source"]), []).append(row)
+    return out
+
+
+def test_thumbs_pair_prefers_thumbs_up_over_thumbs_down(run):
+    [row] = by_source(run)[("c-thumbs", "thumbs_pair")]
+    assert row["chosen_message_ids"] == ["a2"] and row["rejected_message_ids"] == ["a1"]
+    assert row["chosen"][-1]["content"] == "3 km is about 1.86 miles."
+    assert row["rejected"][-1]["content"] == "3 km is 4.83 miles."
+    assert row["chosen_feedback"] == "up" and row["rejected_feedback"] == "down"
+    assert [m["role"] for m in row["prompt"]] == ["user"]
+
+
+def test_side_by_side_follows_the_explicit_choice_not_the_active_branch(run):
+    [row] = by_source(run)[("c-sbs", "side_by_side")]
+    assert row["chosen_message_ids"] == ["b2"] and row["rejected_message_ids"] == ["b1"]
+    assert row["comparison_source"] == "paragen" and row["chosen_is_inferred"] is False
+    # The hidden system prompt never reaches the row.
+    assert all("You are ChatGPT" not in m["content"] for m in row["prompt"])
+    # The explicit choice wins over a regeneration reading of the same siblings.
+    assert ("c-sbs", "regeneration") not in by_source(run)
+
+
+def test_regeneration_chooses_the_continued_branch_one_row_per_rejected(run):
+    pairs = by_source(run)[("c-regen", "regeneration")]
+    assert sorted((r["chosen_message_ids"][-1], r["rejected_message_ids"][-1]) for r in pairs) == \
+        [("r3", "r1"), ("r3", "r2")]
+    assert {r["pair_group_id"] for r in pairs} == {"c-regen:q1"}
+    assert all("weak_pair_source" in r["filter_flags"] for r in pairs)
+
+
+def test_correction_pair_is_honest_about_what_the_later_answer_saw(run):
+    [row] = by_source(run)[("c-correct", "correction")]
+    assert row["rejected_message_ids"] == ["k2"] and row["chosen_message_ids"] == ["k3"]
+    assert row["prompt_rewritten"] is True and row["chosen_context"] == "saw_rejected_and_correction"
+    last = row["prompt"][-1]
+    assert last["role"] == "user" and "reverses a string" in last["content"] and "AttributeError" in last["content"]
+    assert row["margin"] < by_source(run)[("c-thumbs", "thumbs_pair")][0]["margin"]
+
+
+def test_every_dpo_row_passes_trl_rules(run):
+    for row in rows(run, "dpo"):
+        assert validate_row("dpo", row) is None
+        assert row["prompt"][-1]["role"] in ("user", "tool")
+        assert row["chosen"] != row["rejected"]
+
+
+def test_grpo_rows_only_with_a_checkable_signal(run):
+    grpo = {r["conversation_id"]: r for r in rows(run, "grpo")}
+    assert set(grpo) == {"c-math", "c-tools"}
+    math = grpo["c-math"]
+    assert math["task"] == "math" and math["solution"] == "391" and math["answer_source"] == "user_confirmed"
+    code = grpo["c-tools"]
+    info = json.loads(code["verification_info"])
+    assert code["task"] == "code" and code["answer_source"] == "execution"
+    assert info["test_command"] == "pytest -q" and info["expected_output"] == "3 passed in 0.1s"
+    assert info["n_failed_runs"] == 1 and code["tests_validated"] is False
+    for row in grpo.values():
+        assert row["prompt"][-1]["role"] == "user"
+        assert validate_row("grpo", row) is None
+
+
+def test_grpo_no_row_when_the_last_run_failed_or_nothing_confirms():
+    conv = fx.tool_conversation("c-fail")[0]
+    # Make the final run fail: no verified reference remains.
+    conv.messages[4].tool_results[1].is_error = True
+    ctx = LaneContext(provider="claude", provider_run_id="r", conversation_id="c-fail", conversation_uid="u",
+                      source_sha256=None)
+    from moonshine_core.distill import grpo
+
+    assert grpo.emit(conv, ctx) == []
+    unconfirmed = fx.math_conversation("c-m2")[0]
+    unconfirmed.messages[2].text = "No, that's wrong."
+    assert grpo.emit(unconfirmed, ctx) == []
+    no_status = fx.tool_conversation("c-nostatus")[0]
+    for m in no_status.messages:
+        for r in m.tool_results:
+            r.is_error = None
+    assert grpo.emit(no_status, ctx) == []
+
+
+def test_agentic_trajectory_shape_outcome_and_bounded_outputs(run):
+    [row] = rows(run, "agentic_code")
+    msgs = row["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "assistant", "tool", "tool", "assistant"]
+    assert msgs[1]["content"] == "Let me run the tests." and msgs[1]["tool_calls"][0]["id"] == msgs[2]["tool_call_id"]
+    assert json.loads(msgs[1]["tool_calls"][0]["function"]["arguments"]) == {"command": "pytest -q"}
+    assert len(msgs[2]["content"]) < 4200 and "characters truncated" in msgs[2]["content"]
+    assert row["tool_outputs_truncated"] == 1
+    assert row["outcome"] == "resolved" and row["outcome_source"] == "tests_passed"
+    assert row["n_tool_errors"] == 1 and row["assistant_turn_weights"] == [0, 1, 1]
+    assert {t["function"]["name"] for t in json.loads(row["tools"])} == {"Bash", "Edit"}
+    assert validate_row("agentic_code", row) is None
+
+
+def test_reasoning_policy_keep_raw_keeps_raw_reasoning_only():
+    conv = fx.tool_conversation()[0]
+    ctx = LaneContext(provider="claude", provider_run_id="r", conversation_id=conv.conversation_id,
+                      conversation_uid="u", source_sha256=None,
+                      settings=LaneSettings(reasoning_policy="keep_raw"))
+    from moonshine_core.distill import agentic
+
+    [row] = agentic.emit(conv, ctx)
+    assert row["messages"][-1]["reasoning_content"] == "The test expects lower case."
+    assert row["reasoning_kind"] == "raw"
+    conv.messages[-1].reasoning_kind = "summary"
+    [row] = agentic.emit(conv, ctx)
+    assert row["messages"][-1]["reasoning_content"] is None and row["reasoning_kind"] == "summary_dropped"
+
+
+def test_conversational_uses_the_active_branch_and_alternates(run):
+    conv = {r["conversation_id"]: r for r in rows(run, "conversational")}
+    regen = conv["c-regen"]
+    assert [m["content"][:10] for m in regen["messages"] if m["role"] == "assistant"] == \
+        ["Drops tap ", "White hush"]
+    for row in conv.values():
+        roles = [m["role"] for m in row["messages"]]
+        assert roles[0] == "user" and roles[-1] == "assistant"
+        assert all(a != b for a, b in zip(roles, roles[1:]))
+        assert validate_row("conversational", row) is None
+    assert conv["c-correct"]["assistant_turn_weights"] == [0, 1, 1]
+    # tool traffic is the agentic lane's: the conversational row keeps the visible text only
+    assert all(m["tool_calls"] is None for m in conv["c-tools"]["messages"])
+
+
+def test_secrets_pii_and_personal_values_are_redacted_and_counted(run):
+    everything = json.dumps([rows(run, lane) for lane in ("dpo", "grpo", "agentic_code", "conversational")])
+    assert fx.AWS_KEY not in everything
+    assert "jane.doe@example.org" not in everything and "Jane Doe" not in everything
+    plain = next(r for r in rows(run, "conversational") if r["conversation_id"] == "c-plain")
+    assert plain["pii_redactions"] >= 2 and "pii:personal" in plain["pii_types"]
+    tools = next(iter(rows(run, "agentic_code")))
+    assert tools["secrets_redacted"] >= 1 and "contains_redactions" in tools["filter_flags"]
+
+
+def test_feedback_text_never_reaches_rows(run):
+    assert "wrong!" not in json.dumps(rows(run, "dpo"))
+
+
+def test_provenance_block_on_every_row(run):
+    ws, _ = run
+    from moonshine_core.store import Store
+
+    with Store(ws.mash_path) as store:
+        raw = {r["conversation_id"]: r["raw_sha256"] for r in store.rows("SELECT conversation_id, raw_sha256 FROM conversations")}
+    for lane in ("dpo", "grpo", "agentic_code", "conversational"):
+        for row in rows(run, lane):
+            for key in ("record_uid", "content_sha256", "source_message_ids", "provider", "provider_run_id",
+                        "conversation_id", "source_sha256", "schema_version", "split", "filter_flags",
+                        "signals", "signals_generator", "language", "exact_dup_group", "near_dup_cluster"):
+                assert key in row, (lane, key)
+            assert len(row["record_uid"]) == 64 and row["lane"] == lane
+            assert row["source_sha256"] == raw[row["conversation_id"]]
+            assert row["provider_run_id"] == f"{row['provider']}_20260101_000000"
+
+
+def test_duplicates_across_providers_are_marked_not_dropped(run):
+    conv = {(r["provider"], r["conversation_id"]): r for r in rows(run, "conversational")}
+    a, b = conv[("chatgpt", "c-plain")], conv[("claude", "c-plain-claude")]
+    assert a["near_dup_cluster"] == b["near_dup_cluster"] is not None
+    assert a["is_cluster_rep"] != b["is_cluster_rep"]
+    assert "near_duplicate" in b["filter_flags"] and a["split"] == b["split"]
+
+
+def test_hook_emit_builtin_lanes_answer_only_their_lanes_with_a_lane_context():
+    pm = make_plugin_manager(load_entrypoints=False)
+    conv = fx.math_conversation()[0]
+    ctx = LaneContext(provider="p", provider_run_id="r", conversation_id=conv.conversation_id,
+                      conversation_uid="u", source_sha256=None)
+    assert pm.emit("grpo", conv, ctx) and pm.emit("conversational", conv, ctx)
+    assert pm.emit("grpo", conv, None) == [] and pm.emit("toy", Conversation(conversation_id="x"), ctx) == []
