@@ -1,4 +1,4 @@
-"""Acceptance over /work/shared/real-exports/deepseek: every export imports, excerpts are refused clearly.
+"""Acceptance over ../shared/real-exports/deepseek: every export imports, excerpts are refused clearly.
 
 The raw JSON is read here with the standard library (these files are small) to count messages and walk
 the active pointer independently of the plugin.
