@@ -12,6 +12,8 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 SEP = "\x1f"
 
 
@@ -34,9 +36,28 @@ def side_uid(provider: str, table: str, record_id: str) -> str:
     return _sha256_text(SEP.join((provider, table, record_id)))
 
 
+_ORJSON_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no insignificant whitespace: the form every content hash is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """JSON with sorted keys and no insignificant whitespace: the form every content hash is taken over.
+
+    orjson writes it about ten times faster than the standard library (it runs once or more per
+    stored message); values orjson refuses (integers beyond 64 bits, lone surrogates) fall back to
+    ``json`` for the whole value, so one value always takes one path and hashes the same.
+    """
+    try:
+        return orjson.dumps(value, option=_ORJSON_CANONICAL, default=str).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def compact_json(value: Any) -> str:
+    """JSON in the value's own key order without insignificant whitespace (raw records as read)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def content_sha256(value: Any) -> str:

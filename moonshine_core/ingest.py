@@ -182,7 +182,7 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
 def _stream_into(store: Store, pm: PluginManager, pre: PreflightResult, prov: Provenance,
                  counter: TokenCounter, tally: _Tally, progress: Progress | None) -> None:
     batch: list[Any] = []
-    batch_messages = 0
+    batch_conversations = batch_messages = 0
     last_progress = 0.0
     with ExportSource(pre.source_path) as source:
         total_bytes = source.uncompressed_size()
@@ -223,12 +223,12 @@ def _stream_into(store: Store, pm: PluginManager, pre: PreflightResult, prov: Pr
             for record in records:
                 _account(record, tally)
                 if isinstance(record, Conversation):
+                    batch_conversations += 1
                     batch_messages += len(record.messages)
             batch.extend(records)
-            if sum(isinstance(r, Conversation) for r in batch) >= BATCH_CONVERSATIONS or \
-                    batch_messages >= BATCH_MESSAGES:
+            if batch_conversations >= BATCH_CONVERSATIONS or batch_messages >= BATCH_MESSAGES:
                 _flush(store, batch, prov, counter, tally)
-                batch, batch_messages = [], 0
+                batch, batch_conversations, batch_messages = [], 0, 0
             if progress is not None and time.perf_counter() - last_progress > 0.2:
                 progress(source.bytes_read, total_bytes, tally.conversations)
                 last_progress = time.perf_counter()

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from ..convert import structure, unstructure
-from ..ids import SEP, canonical_json, content_sha256, conversation_uid, message_uid, sha256_text, side_uid
+from ..ids import SEP, canonical_json, compact_json, content_sha256, conversation_uid, message_uid, sha256_text, side_uid
 from ..records import (
     Attachment,
     Comparison,
@@ -54,7 +54,7 @@ def _j(value: Any) -> str | None:
 
 def _raw_j(value: Any) -> str | None:
     # Raw JSON keeps the export's own key order (only whitespace is normalised).
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return None if value is None else compact_json(value)
 
 
 def _load(value: str | None) -> Any:
