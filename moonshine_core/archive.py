@@ -23,7 +23,7 @@ from .errors import RefusedError
 from .jsonio import read_json, write_json_atomic, write_text_atomic
 from .mash import ensure_mash, snapshot
 from .runs import ARCHIVE_RECORD, run_state
-from .sources import ExportSource, file_sha256, folder_sha256
+from .sources import file_sha256, folder_sha256
 from .timeutil import utc_now_iso
 from .workspace import Workspace
 
@@ -65,8 +65,7 @@ def _copy_artifacts(ws: Workspace, provider: str, run_id: str, manifest: dict[st
         source = Path(manifest["source"]["path"])
         if not source.exists():
             raise RefusedError(f"the source export {source} of run {run_id} is gone; cannot archive it")
-        with ExportSource(source) as export:
-            kind = export.kind
+        kind = "dir" if source.is_dir() else "file"
         if kind == "dir":
             target = building / "source" / source.name
             shutil.copytree(source, target)

@@ -100,18 +100,19 @@ def reconciliation(ws: Workspace, mash: apsw.Connection, run_db: Path, provider:
     """Compare the run's per-message tokens with the mash's; the report gate 4 writes."""
     mash.execute("ATTACH DATABASE ? AS run", (str(run_db),))
     try:
-        cols = "tokens_text + tokens_reasoning + tokens_tool"
-        run_total, run_messages = mash.execute(f"SELECT total({cols}), count(*) FROM run.messages").get
+        run_total, run_messages = mash.execute(
+            "SELECT total(tokens_text + tokens_reasoning + tokens_tool), count(*) FROM run.messages").get
         same = mash.execute(
-            f"SELECT count(*), total(r.{cols.replace(' + ', ' + r.')}), total(m.{cols.replace(' + ', ' + m.')}) "
+            "SELECT count(*), total(r.tokens_text + r.tokens_reasoning + r.tokens_tool), "
+            "total(m.tokens_text + m.tokens_reasoning + m.tokens_tool) "
             "FROM run.messages r JOIN main.messages m ON m.record_uid = r.record_uid "
             "AND m.content_sha256 = r.content_sha256").get
         mismatched = [dict(zip(("message_uid", "run_tokens", "mash_tokens"), row)) for row in mash.execute(
-            f"SELECT r.record_uid, r.tokens_text + r.tokens_reasoning + r.tokens_tool, "
-            f"m.tokens_text + m.tokens_reasoning + m.tokens_tool FROM run.messages r JOIN main.messages m "
-            f"ON m.record_uid = r.record_uid AND m.content_sha256 = r.content_sha256 "
-            f"WHERE r.tokens_text != m.tokens_text OR r.tokens_reasoning != m.tokens_reasoning "
-            f"OR r.tokens_tool != m.tokens_tool LIMIT 50")]
+            "SELECT r.record_uid, r.tokens_text + r.tokens_reasoning + r.tokens_tool, "
+            "m.tokens_text + m.tokens_reasoning + m.tokens_tool FROM run.messages r JOIN main.messages m "
+            "ON m.record_uid = r.record_uid AND m.content_sha256 = r.content_sha256 "
+            "WHERE r.tokens_text != m.tokens_text OR r.tokens_reasoning != m.tokens_reasoning "
+            "OR r.tokens_tool != m.tokens_tool LIMIT 50")]
         newer_in_mash = mash.execute(
             "SELECT count(*) FROM run.messages r JOIN main.messages m ON m.record_uid = r.record_uid "
             "AND m.content_sha256 != r.content_sha256").get

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from .archive import archive_run
+from .distill import distill
 from .docsync import docs_sync
 from .errors import MoonshineError, RefusedError
 from .ingest import Progress, ingest
@@ -21,13 +22,8 @@ allowed_source_kinds = ["provider_export", "synthetic_sample"]
 """
 
 
-def _distill(ws: Workspace, pm: PluginManager) -> dict[str, Any] | None:
-    try:
-        from .distill import distill
-    except ImportError:  # a core without the distillation package still runs A-D and F
-        return None
-    result = distill(ws, pm=pm)
-    return result.to_dict() if hasattr(result, "to_dict") else {"result": repr(result)}
+def _distill(ws: Workspace, pm: PluginManager) -> dict[str, Any]:
+    return distill(ws, pm=pm).to_dict()
 
 
 def run_export(ws: Workspace, path: str | os.PathLike[str], provider: str | None = None, *,

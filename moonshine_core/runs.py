@@ -45,15 +45,12 @@ class RunState:
         return failed
 
 
-def merge_history(ws: Workspace) -> list[dict[str, Any]]:
-    """Entries of ``merge_manifest.main.json``, oldest first."""
-    return (read_json(ws.merge_manifest_path, default={}) or {}).get("entries", [])
-
-
 def merged_run_ids(ws: Workspace) -> dict[str, bool]:
     """Run id -> True when its latest merge is in force, False when that merge was rolled back."""
+    from .merge.history import entries  # the merge package imports this module
+
     state: dict[str, bool] = {}
-    for entry in merge_history(ws):
+    for entry in entries(ws):
         if entry.get("action") == "merge":
             state[entry["run_id"]] = True
         elif entry.get("action") == "rollback":

@@ -1,6 +1,5 @@
 """Stages C, D, F and their invariants, on the toy provider (tests/toy)."""
 
-import hashlib
 import json
 import os
 import signal

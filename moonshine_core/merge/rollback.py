@@ -26,7 +26,7 @@ def rollback_run(ws: Workspace, run_id: str) -> dict[str, Any]:
     with ws.lock():
         in_force = merges_in_force(ws)
         if not in_force or in_force[-1]["action"] != "merge":
-            raise RefusedError(f"there is no merge to roll back" if not in_force else
+            raise RefusedError("there is no merge to roll back" if not in_force else
                                f"the latest change to the mash is a {in_force[-1]['action']}, not a merge")
         latest = in_force[-1]
         if latest["run_id"] != run_id:
