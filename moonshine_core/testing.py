@@ -14,7 +14,14 @@ and point it at a sample export you wrote::
 pytest then runs every ``test_contract_*`` method on every sample: detect
 recognises it; parse streams (returns an iterator, not a list); normalize yields
 valid records that round-trip through the converter; ids are identical across
-two runs; trees have no dangling parents or cycles and the active leaf exists.
+two runs; trees have no dangling parents or cycles and the active leaf exists;
+and a real ingest of the sample into a temporary workspace passes the core's
+raw-only gates (every conversation normalised, trees intact, message counts
+equal to the plugin's own raw counts).
+
+Fixtures for a plugin's own tests (``pytest_plugins = ["moonshine_core.testing"]``
+in its ``conftest.py``): ``moonshine_workspace`` (an empty workspace in a
+temporary folder) and ``moonshine_ingest`` (ingest an export into it).
 
 :func:`check_provider` runs the same checks outside pytest and returns the
 problems found.
@@ -147,6 +154,25 @@ def check_provider(pm: PluginManager, provider: str, path: str | Path) -> list[s
     return problems
 
 
+@pytest.fixture
+def moonshine_workspace(tmp_path: Path):
+    """An empty workspace in a temporary folder."""
+    from .workspace import Workspace
+
+    return Workspace.open(tmp_path / "moonshine-workspace")
+
+
+@pytest.fixture
+def moonshine_ingest(moonshine_workspace):
+    """``ingest(path, provider=None, pm=None)`` into ``moonshine_workspace``; returns the IngestResult."""
+    from .ingest import ingest
+
+    def run(path: str | Path, provider: str | None = None, pm: PluginManager | None = None):
+        return ingest(path, provider, workspace=moonshine_workspace, pm=pm)
+
+    return run
+
+
 class ProviderContract:
     """Base class of a plugin's contract tests (see the module docstring)."""
 
@@ -188,3 +214,13 @@ class ProviderContract:
     def test_contract_records(self, contract_pm: PluginManager) -> None:
         for sample in self._samples():
             assert check_provider(contract_pm, self.provider, sample) == []
+
+    def test_contract_ingest_passes_raw_gates(self, contract_pm: PluginManager, tmp_path: Path) -> None:
+        from .ingest import ingest
+        from .workspace import Workspace
+
+        for n, sample in enumerate(self._samples()):
+            result = ingest(sample, self.provider, workspace=Workspace.open(tmp_path / f"ws{n}"), pm=contract_pm)
+            failed = {k: g["evidence"] for k, g in result.manifest["gates_raw"].items() if not g["passed"]}
+            assert not failed, (sample, failed)
+            assert not result.manifest["not_normalised"], result.manifest["not_normalised"]

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# The contract kit's fixtures (moonshine_workspace, moonshine_ingest), as a plugin author uses them.
+pytest_plugins = ["moonshine_core.testing"]
+
 REPO = Path(__file__).resolve().parents[1]
 TOY_DIR = Path(__file__).resolve().parent / "toy"
 

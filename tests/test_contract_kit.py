@@ -56,3 +56,10 @@ def test_contract_kit_catches_a_broken_plugin(toy_plugin):
     problems = check_provider(pm, "toy", TOY / "toy_export.json")
     assert any("iterator" in p for p in problems)
     assert any("dangling parent" in p for p in problems)
+
+
+def test_kit_fixtures_ingest_into_a_temporary_workspace(moonshine_workspace, moonshine_ingest, toy_plugin):
+    pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin)])
+    result = moonshine_ingest(TOY / "toy_export.json", pm=pm)
+    assert result.gates_passed
+    assert moonshine_workspace.run_ids() == [("toy", result.run_id)]
