@@ -129,7 +129,7 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
     prov = Provenance(provider=provider, provider_run_id=run_id, source_file_sha256=pre.source_sha256,
                       source_path=pre.source_path, ingested_at=started, source_kind=source_kind)
     db_path = staging / f"moonshine_{provider}_{run_id}.db"
-    store = Store(db_path)
+    store = Store(db_path, staging=True)
     tally = _Tally()
     try:
         store.record_run({"run_id": run_id, "provider": provider, "kind": "ingest", "source_path": pre.source_path,

