@@ -201,14 +201,19 @@ def test_peak_memory_stays_flat_as_the_export_grows(tmp_path):
     sys.path.insert(0, str(TOY))
     from generate import write_export
     peaks = []
-    for n in (400, 4000):
+    for n in (1200, 12000):
         export = tmp_path / f"toy_export_{n}.json"
         write_export(str(export), n)
         out = subprocess.run(_ingest_script(export, tmp_path / f"ws{n}"), capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         peaks.append(int(out.stdout.strip().splitlines()[-1]))
     small, large = peaks
-    sizes = [(tmp_path / f"toy_export_{n}.json").stat().st_size for n in (400, 4000)]
-    assert sizes[1] > 9 * sizes[0]
-    # ten times the export must not need anything like ten times the memory
-    assert large < 1.5 * small, (small, large)
+    sizes = [(tmp_path / f"toy_export_{n}.json").stat().st_size for n in (1200, 12000)]
+    assert sizes[1] > 9 * sizes[0] and sizes[1] > 60_000_000
+    # Ten times the export must not need anything like ten times the memory.
+    assert large < 2 * small, (small, large)
+    # Loading the larger export whole would alone add about 2.6 times its size (measured: 180 MB of
+    # Python objects for 69 MB); streaming adds only the bounded SQLite page cache and the token
+    # cache, well under the growth of the export itself.
+    growth_kib = large - small
+    assert growth_kib * 1024 < 1.5 * (sizes[1] - sizes[0]), (small, large, sizes)

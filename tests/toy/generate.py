@@ -20,8 +20,11 @@ def write_export(path: str, conversations: int, turns: int = 10, seed: int = 7) 
             for t in range(turns):
                 mid = f"c{c}-m{t}"
                 said = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 80)))
+                # Real exports carry many small metadata objects per message; they are what makes a
+                # whole-file load cost several times the file's size in memory.
+                meta = {f"flag_{k}": rng.randint(0, 9) for k in range(12)}
                 items.append({"id": mid, "parent": parent, "who": "user" if t % 2 == 0 else "assistant",
-                              "said": said, "at": 1700000000 + c * 100 + t})
+                              "said": said, "at": 1700000000 + c * 100 + t, "meta": meta})
                 parent = mid
             out.write(("," if c else "") + json.dumps({"id": f"conv-{c}", "title": f"T{c}", "turns": items}))
         out.write("]")
