@@ -65,10 +65,6 @@ def content_sha256(value: Any) -> str:
     return _sha256_text(canonical_json(value))
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_text(text: str) -> str:
     """sha256 of UTF-8 text (the token cache key)."""
     return _sha256_text(text)

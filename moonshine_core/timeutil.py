@@ -51,13 +51,6 @@ def _parse_iso(text: str) -> float | None:
     return parsed.timestamp()
 
 
-def iso_utc(epoch: float | None) -> str | None:
-    """Format epoch seconds as an ISO 8601 UTC string (``None`` stays ``None``)."""
-    if epoch is None:
-        return None
-    return _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def utc_now_iso() -> str:
     """The current time as an ISO 8601 UTC string with seconds precision."""
     return _dt.datetime.now(tz=_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -32,7 +32,6 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -243,9 +242,6 @@ class Workspace:
             yield
         finally:
             handle.close()
-
-    def describe(self) -> dict[str, Any]:
-        return {"root": str(self.root), "settings": attrs.asdict(self.settings)}
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"

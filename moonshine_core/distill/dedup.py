@@ -76,27 +76,17 @@ class NearDupIndex:
 
     def clusters(self) -> dict[str, str]:
         """Key -> cluster id (its smallest member) for keys in clusters of two or more."""
-        members: dict[str, list[str]] = {}
-        for key in self.parent:
-            members.setdefault(self._find(key), []).append(key)
-        out: dict[str, str] = {}
-        for group in members.values():
-            if len(group) > 1:
-                head = min(group)
-                for key in group:
-                    out[key] = head
-        return out
+        return _representatives((self._find(key), key) for key in self.parent)
 
 
 def exact_groups(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``(record_uid, content_sha256)`` pairs -> record_uid of the representative, for duplicated hashes only."""
-    by_hash: dict[str, list[str]] = {}
-    for uid, digest in items:
-        by_hash.setdefault(digest, []).append(uid)
-    out: dict[str, str] = {}
-    for uids in by_hash.values():
-        if len(uids) > 1:
-            rep = min(uids)
-            for uid in uids:
-                out[uid] = rep
-    return out
+    return _representatives((digest, uid) for uid, digest in items)
+
+
+def _representatives(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``(group, member)`` pairs -> member -> smallest member of its group, for groups of two or more."""
+    groups: dict[str, list[str]] = {}
+    for group, member in pairs:
+        groups.setdefault(group, []).append(member)
+    return {member: min(members) for members in groups.values() if len(members) > 1 for member in members}

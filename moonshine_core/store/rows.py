@@ -61,9 +61,9 @@ def _load(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-def message_content(message: Message) -> dict[str, Any]:
-    """The normalised content of a message: everything but ``raw``."""
-    data = unstructure(message)
+def content_of(record: Any) -> dict[str, Any]:
+    """The normalised content of a record: everything but ``raw`` (what content hashes cover)."""
+    data = unstructure(record)
     data.pop("raw", None)
     return data
 
@@ -118,7 +118,7 @@ def conversation_rows(conversation: Conversation, prov: Provenance,
     latest = conversation.updated_at
     for position, message in enumerate(conversation.messages):
         muid = message_uid(provider, cid, message.message_id)
-        content = message_content(message)
+        content = content_of(message)
         mhash = content_sha256(content)
         message_hashes.append(mhash)
         t_text, t_reason, t_tool = (tokens or {}).get(message.message_id, (0, 0, 0))
@@ -179,8 +179,7 @@ def _tool_event_rows(message: Message, muid: str, cuid: str, cid: str, base: dic
                      "content": None, "is_error": None, "status": None, "structured_json": None,
                      "paired_uid": None})
     for seq, result in enumerate(message.tool_results):
-        data = unstructure(result)
-        data.pop("raw", None)
+        data = content_of(result)
         rows.append({**common, "record_uid": sha256_text(SEP.join((muid, "result", str(seq)))),
                      "content_sha256": content_sha256(data), "kind": "result", "seq": seq,
                      "call_id": result.call_id, "name": result.name, "arguments_json": None,
@@ -202,8 +201,7 @@ def _pair_tool_events(events: list[dict]) -> None:
 
 
 def feedback_row(record: Feedback, prov: Provenance) -> dict:
-    content = unstructure(record)
-    content.pop("raw", None)
+    content = content_of(record)
     return {**prov.columns(), "record_uid": side_uid(prov.provider, "feedback", record.feedback_id),
             "content_sha256": content_sha256(content), "source_time": record.created_at,
             "feedback_id": record.feedback_id, "conversation_id": record.conversation_id,
@@ -214,8 +212,7 @@ def feedback_row(record: Feedback, prov: Provenance) -> dict:
 
 
 def comparison_row(record: Comparison, prov: Provenance) -> dict:
-    content = unstructure(record)
-    content.pop("raw", None)
+    content = content_of(record)
     return {**prov.columns(), "record_uid": side_uid(prov.provider, "comparison", record.comparison_id),
             "content_sha256": content_sha256(content), "source_time": record.created_at,
             "comparison_id": record.comparison_id, "source": record.source,
@@ -231,8 +228,7 @@ def comparison_row(record: Comparison, prov: Provenance) -> dict:
 
 
 def side_row(record: SideRecord, prov: Provenance) -> dict:
-    content = unstructure(record)
-    content.pop("raw", None)
+    content = content_of(record)
     return {**prov.columns(), "record_uid": side_uid(prov.provider, f"side:{record.kind}", record.record_id),
             "content_sha256": content_sha256(content), "source_time": None,
             "kind": record.kind, "record_id": record.record_id, "personal": int(record.personal),
