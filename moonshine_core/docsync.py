@@ -25,7 +25,7 @@ from .mash import mash_sha256
 from .runs import all_runs
 from .status import status
 from .timeutil import utc_now_iso
-from .workspace import LANES, Workspace
+from .workspace import Workspace
 
 STATUS_MARK = re.compile(r"<!-- moonshine:status fingerprint=([0-9a-f]{16}) -->")
 
@@ -84,8 +84,13 @@ def token_forensics(ws: Workspace) -> str:
 
 def lane_counts(ws: Workspace) -> str:
     lines = ["| lane | distillation | rows | per provider |", "|---|---|---:|---|"]
-    for lane in LANES:
-        base = ws.reports_dir / "distillations" / lane
+    root = ws.reports_dir / "distillations"
+    # Every lane that was ever distilled (lanes are plugins: the core keeps no list of them).
+    lanes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not lanes:
+        lines.append("| - | - | 0 | - |")
+    for lane in lanes:
+        base = root / lane
         runs = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
         if not runs:
             lines.append(f"| {lane} | - | 0 | - |")

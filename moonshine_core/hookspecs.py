@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from .lane import Lane
     from .records import Conversation, Detection, RawRecord, Record, Score
     from .sources import ExportSource
 
@@ -102,4 +103,17 @@ def moonshine_sample_exports() -> "list[str] | None":
     lifecycle on them) and available to contract tests. Return a list of file
     or folder paths (``str``), or ``None``. The samples must be written by the
     plugin's authors, never copied from a real person's export.
+    """
+
+
+@hookspec
+def moonshine_lanes() -> "list[Lane] | None":
+    """The distillation lanes this plugin adds, as :class:`~moonshine_core.lane.Lane` objects.
+
+    Called once per ``distill`` with every plugin. A lane names its row
+    columns, how it emits rows from one conversation, how a row is checked,
+    ranked and converted; the pipeline gives every lane its folder, manifest
+    and card (``reports/distillations/<lane>/<run_id>/``) and never names a
+    lane itself. The four built-in lanes register through this hook too.
+    Lane names are unique: a name already taken is reported and skipped.
     """

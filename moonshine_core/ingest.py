@@ -22,17 +22,18 @@ import attrs
 
 from . import __version__
 from .errors import MoonshineError, NormalizeError, PluginError
+from .gates.raw import RawEvidence, db_tree_problems, raw_gates
 from .jsonio import write_json_atomic
-from .ledger import message_texts, run_ledger
+from .ledger import run_ledger
 from .plugins import PluginManager, make_plugin_manager
 from .preflight import PreflightResult, preflight
 from .records import Comparison, Conversation, Feedback, SideRecord
+from .runs import raw_gates_passed
 from .sources import ExportSource
 from .store import SCHEMA_VERSION, Counts, Provenance, Store
 from .store.schema import RECORD_TABLES
 from .timeutil import utc_now_iso
-from .tokens import TokenCounter
-from .trees import check_tree
+from .tokens import TokenCounter, TokenCounts
 from .workspace import Workspace
 
 #: Conversations per write transaction; also bounds memory (one batch of records in flight).
@@ -57,7 +58,7 @@ class IngestResult:
 
     @property
     def gates_passed(self) -> bool:
-        return all(g["passed"] for g in self.manifest["gates_raw"].values())
+        return raw_gates_passed(self.manifest["gates_raw"])
 
 
 @attrs.define
@@ -65,16 +66,11 @@ class _Tally:
     """Running counts while streaming."""
 
     raw: Counter = attrs.field(factory=Counter)
-    raw_conversations_ok: int = 0
-    raw_conversations_empty: int = 0
     conversations: int = 0
-    messages: int = 0
-    conversation_ids: Counter = attrs.field(factory=Counter)
     records: Counter = attrs.field(factory=Counter)
     unknown_shapes: Counter = attrs.field(factory=Counter)
     failures: list[dict[str, Any]] = attrs.field(factory=list)
-    tree_problems: list[str] = attrs.field(factory=list)
-    count_mismatches: list[dict[str, Any]] = attrs.field(factory=list)
+    evidence: RawEvidence = attrs.field(factory=RawEvidence)
     written: dict[str, Counts] = attrs.field(factory=lambda: {t: Counts() for t in RECORD_TABLES})
     seconds: Counter = attrs.field(factory=Counter)
 
@@ -138,13 +134,13 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
                           "format_variant": pre.variant, "core_version": __version__, "started_at": started,
                           "status": "building"})
         _stream_into(store, pm, pre, prov, counter, tally, progress)
-        db_tree_problems = _db_tree_problems(store)
+        db_problems = db_tree_problems(store.conn)
         ledger = run_ledger(store.conn, provider, run_id, str(counter.path))
         db_counts = {t: store.count(t) for t in RECORD_TABLES}
         finished = utc_now_iso()
-        gates = _raw_gates(tally, db_counts, db_tree_problems)
+        gates = raw_gates(tally.evidence, tally.raw.get("conversation", 0), tally.failures, db_counts, db_problems)
         store.record_run({"run_id": run_id, "provider": provider, "finished_at": finished,
-                          "status": "ingested" if all(g["passed"] for g in gates.values()) else "gates_failed"})
+                          "status": "ingested" if raw_gates_passed(gates) else "gates_failed"})
         store.seal()
     finally:
         store.close()
@@ -216,10 +212,7 @@ def _stream_into(store: Store, pm: PluginManager, pre: PreflightResult, prov: Pr
                 failed = False
             tally.seconds["parse_normalize"] += time.perf_counter() - t
             if raw.kind == "conversation" and not failed:
-                if any(isinstance(r, Conversation) for r in records):
-                    tally.raw_conversations_ok += 1
-                else:
-                    tally.raw_conversations_empty += 1
+                tally.evidence.raw_conversation(records)
             for record in records:
                 _account(record, tally)
                 if isinstance(record, Conversation):
@@ -247,78 +240,19 @@ def _account(record: Any, tally: _Tally) -> None:
         tally.unknown_shapes[shape] += 1
     if isinstance(record, Conversation):
         tally.conversations += 1
-        tally.messages += len(record.messages)
-        tally.conversation_ids[record.conversation_id] += 1
-        problems = check_tree(record.messages)
-        ids = {m.message_id for m in record.messages}
-        if record.messages and record.current_leaf_id not in ids:
-            problems.append(f"active leaf {record.current_leaf_id!r} is not a message")
-        tally.tree_problems += [f"{record.conversation_id}: {p}" for p in problems]
-        if record.raw_message_count is not None and record.raw_message_count != len(record.messages):
-            tally.count_mismatches.append({"conversation_id": record.conversation_id,
-                                           "raw": record.raw_message_count, "stored": len(record.messages)})
+        tally.evidence.conversation(record)
 
 
 def _flush(store: Store, batch: list[Any], prov: Provenance, counter: TokenCounter, tally: _Tally) -> None:
     if not batch:
         return
     t = time.perf_counter()
-    keys: list[tuple[str, str]] = []
-    texts: list[str] = []
-    for record in batch:
-        if isinstance(record, Conversation):
-            for message in record.messages:
-                keys.append((record.conversation_id, message.message_id))
-                texts.extend(message_texts(message))
-    counts = counter.count_many(texts)
-    tokens: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for i, (cid, mid) in enumerate(keys):
-        tokens.setdefault(cid, {})[mid] = (counts[3 * i], counts[3 * i + 1], counts[3 * i + 2])
+    owners = [(r.conversation_id, m) for r in batch if isinstance(r, Conversation) for m in r.messages]
+    tokens: dict[str, dict[str, TokenCounts]] = {}
+    for (cid, message), counts in zip(owners, counter.count_messages([m for _, m in owners])):
+        tokens.setdefault(cid, {})[message.message_id] = counts
     tally.seconds["tokenise"] += time.perf_counter() - t
     t = time.perf_counter()
     for table, c in store.write(batch, prov, tokens).items():
         tally.written[table].add(c)
     tally.seconds["write"] += time.perf_counter() - t
-
-
-def _db_tree_problems(store: Store) -> list[str]:
-    dangling = store.conn.execute(
-        "SELECT count(*) FROM messages m WHERE m.parent_uid IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM messages p WHERE p.record_uid = m.parent_uid)").get
-    no_leaf = store.conn.execute(
-        "SELECT count(*) FROM conversations c WHERE c.message_count > 0 AND NOT EXISTS "
-        "(SELECT 1 FROM messages m WHERE m.conversation_uid = c.record_uid AND m.message_id = c.current_leaf_id)").get
-    problems = []
-    if dangling:
-        problems.append(f"{dangling} stored messages point at a parent that is not stored")
-    if no_leaf:
-        problems.append(f"{no_leaf} stored conversations have no stored active leaf")
-    return problems
-
-
-def _raw_gates(tally: _Tally, db_counts: dict[str, int], db_tree_problems: list[str]) -> dict[str, Any]:
-    raw_conversations = tally.raw.get("conversation", 0)
-    failed = sum(1 for f in tally.failures if f["kind"] == "conversation")
-    duplicates = sum(n - 1 for n in tally.conversation_ids.values() if n > 1)
-    accounted = tally.raw_conversations_ok + tally.raw_conversations_empty + failed
-    return {
-        "all_raw_conversations_normalised_or_listed": {
-            "passed": accounted == raw_conversations
-            and db_counts["conversations"] == len(tally.conversation_ids),
-            "evidence": {"raw_conversations": raw_conversations, "normalised": tally.raw_conversations_ok,
-                         "normalised_to_nothing": tally.raw_conversations_empty, "listed_not_normalised": failed,
-                         "duplicate_conversation_ids_collapsed": duplicates,
-                         "stored_conversations": db_counts["conversations"]},
-        },
-        "trees_intact": {
-            "passed": not tally.tree_problems and not db_tree_problems,
-            "evidence": {"problems": (tally.tree_problems + db_tree_problems)[:50],
-                         "problem_count": len(tally.tree_problems) + len(db_tree_problems)},
-        },
-        "counts_match_raw": {
-            "passed": not tally.count_mismatches and (duplicates > 0 or db_counts["messages"] == tally.messages),
-            "evidence": {"messages_normalised": tally.messages, "messages_stored": db_counts["messages"],
-                         "mismatched_conversations": tally.count_mismatches[:50],
-                         "mismatch_count": len(tally.count_mismatches)},
-        },
-    }

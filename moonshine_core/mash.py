@@ -17,12 +17,10 @@ import os
 import shutil
 from pathlib import Path
 
-import apsw
-
 from .errors import StoreError
 from .sources import file_sha256
 from .store import Store
-from .store.db import connect
+from .store.files import integrity_check, settle
 from .workspace import Workspace
 
 
@@ -33,43 +31,11 @@ def ensure_mash(ws: Workspace) -> Path:
     return ws.mash_path
 
 
-def settle(path: Path) -> None:
-    """Fold a leftover WAL into the file and remove it (after a crash, only committed work survives)."""
-    wal = Path(f"{path}-wal")
-    if wal.exists():
-        conn = connect(path)
-        conn.execute("pragma wal_checkpoint(TRUNCATE)")
-        conn.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def mash_sha256(ws: Workspace) -> str | None:
     """sha256 of the mash file as it stands (``None`` when there is no mash)."""
     if not ws.mash_path.exists():
         return None
     return file_sha256(ws.mash_path)
-
-
-def backup_copy(source: Path, target: Path) -> None:
-    """Copy the database ``source`` to ``target`` with the backup API, reading ``source`` read-only.
-
-    The copy appears under its name only when complete.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    src = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY)
-    dest = apsw.Connection(str(partial))
-    try:
-        with dest.backup("main", src, "main") as backup:
-            backup.step(-1)
-    finally:
-        dest.close()
-        src.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{partial}{suffix}").unlink(missing_ok=True)
-    os.replace(partial, target)
 
 
 def snapshot(source: Path, target: Path) -> str:
@@ -84,12 +50,7 @@ def snapshot(source: Path, target: Path) -> str:
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(source, partial)
     digest, expected = file_sha256(partial), file_sha256(source)
-    check = apsw.Connection(f"file:{partial}?mode=ro&immutable=1",
-                            flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    try:
-        integrity = check.execute("pragma integrity_check").get
-    finally:
-        check.close()
+    integrity = integrity_check(partial)
     if digest != expected or integrity != "ok":
         partial.unlink()
         raise StoreError(f"snapshot of {source} failed verification (sha256 {digest} vs {expected}, "

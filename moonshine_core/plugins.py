@@ -13,7 +13,16 @@ Environment variables:
 ``MOONSHINE_BLOCK_PLUGINS``
     Comma-separated names never to load.
 ``MOONSHINE_STRICT_PLUGINS``
-    ``1`` makes any load error fatal (for CI).
+    ``1`` makes any plugin failure fatal: a load error, or an exception
+    raised by a hook implementation (for CI and tests).
+``MOONSHINE_TRACE_PLUGINS``
+    ``1`` logs every hook call to stderr: hook, arguments, the plugin that
+    answered, what it returned and how long it took.
+
+A provider plugin's entry-point name is its provider name, and the plugin
+must say that name (``ProviderPlugin(provider, ...)`` of
+:mod:`moonshine_core.provider`, or a module-level ``PROVIDER``): the two are
+checked when the plugin loads, and every detection it returns must name it.
 """
 
 from __future__ import annotations
@@ -21,14 +30,18 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
+import sys
+import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError
+from . import __version__, hookspecs
+from .errors import MoonshineError, NormalizeError, PluginError
+from .lane import Lane
 from .records import Conversation, Detection, RawRecord, Record, Score
 from .sources import ExportSource
 
@@ -61,8 +74,21 @@ def _names_from_env(var: str) -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
-def _env_strict() -> bool:
-    return os.environ.get("MOONSHINE_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
+def _env_flag(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() in ("1", "true", "yes")
+
+
+#: Hooks only a provider plugin implements; such a plugin must declare its provider name.
+PROVIDER_HOOKS = frozenset({"moonshine_detect", "moonshine_parse", "moonshine_normalize"})
+
+
+def declared_provider(plugin: Any) -> str | None:
+    """The provider name a plugin declares: ``plugin.provider`` (ProviderPlugin) or a module's ``PROVIDER``."""
+    for attr in ("provider", "PROVIDER"):
+        value = getattr(plugin, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 class PluginManager:
@@ -71,8 +97,13 @@ class PluginManager:
     def __init__(self, *, strict: bool | None = None):
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self.strict = _env_strict() if strict is None else strict
+        self.strict = _env_flag("MOONSHINE_STRICT_PLUGINS") if strict is None else strict
+        self.trace = _env_flag("MOONSHINE_TRACE_PLUGINS")
         self.infos: dict[str, PluginInfo] = {}
+        #: Hook calls that raised, by ``plugin_error:<plugin>:<ExceptionType>`` (see :meth:`_call`).
+        self.hook_failures: Counter[str] = Counter()
+        #: Lane name -> the plugin that registered it (filled by :meth:`lanes`).
+        self.lane_owners: dict[str, str] = {}
 
     # -- loading ----------------------------------------------------------------
     def register(self, plugin: Any, name: str, *, distribution: str | None = None,
@@ -88,6 +119,18 @@ class PluginManager:
             return self._failed(name, distribution, version,
                                 f"implements hooks the core does not know: {', '.join(sorted(unknown))}", builtin)
         hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+        if PROVIDER_HOOKS & set(hooks) and not builtin:
+            declared = declared_provider(plugin)
+            problem = None
+            if declared is None:
+                problem = ("implements provider hooks but does not say its provider name: register a "
+                           "moonshine_core.provider.ProviderPlugin, or set PROVIDER = '<name>' in the module")
+            elif declared != name:
+                problem = (f"declares provider {declared!r} but is registered as {name!r}: the entry-point "
+                           f"name must be the provider name (`{declared} = ...` in [project.entry-points.moonshine])")
+            if problem:
+                self.pm.unregister(plugin)
+                return self._failed(name, distribution, version, problem, builtin)
         self.infos[name] = PluginInfo(name=name, distribution=distribution, version=version,
                                       hooks=hooks, builtin=builtin)
         return True
@@ -142,72 +185,201 @@ class PluginManager:
         """Names of loaded plugins that implement parsing (provider plugins)."""
         return [i.name for i in self.plugin_infos() if not i.error and "moonshine_parse" in i.hooks]
 
-    # -- typed hook calls -------------------------------------------------------
-    def _each(self, hook_name: str) -> Iterator[tuple[str, Any]]:
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            yield impl.plugin_name, impl
+    # -- calling hooks ------------------------------------------------------------
+    # Every hook call goes through ``_call``: one place for isolation, tracing and the strict switch.
+    def _impls(self, hook_name: str, plugin: str | None = None) -> list[Any]:
+        impls = list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
+        if plugin is not None:
+            impls = [i for i in impls if i.plugin_name == plugin]
+        return impls
+
+    def _call(self, hook_name: str, kwargs: dict[str, Any], *, plugin: str | None = None,
+              expected: tuple[type[BaseException], ...] = (),
+              failures: Counter[str] | None = None) -> list[tuple[str, Any]]:
+        """Call ``hook_name`` on every implementation (or on ``plugin``'s only); ``(plugin, result)`` pairs.
+
+        An exception of a type in ``expected`` is the hook's documented way to
+        fail and propagates. Any other exception is the plugin's bug: it is
+        reported (``failures`` and :attr:`hook_failures` count it under
+        ``plugin_error:<plugin>:<ExceptionType>``) and that plugin's result is
+        skipped, so one broken plugin never takes a command down. Strict mode
+        (``MOONSHINE_STRICT_PLUGINS=1``) raises :class:`PluginError` instead.
+        """
+        results: list[tuple[str, Any]] = []
+        for impl in self._impls(hook_name, plugin):
+            ok, result = self.guarded(impl.plugin_name, hook_name, impl.function, kwargs=_args(impl, **kwargs),
+                                      expected=expected, failures=failures)
+            if ok:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin, result)`` of every implementation of ``hook_name`` (for tools and the contract kit)."""
+        return self._call(hook_name, kwargs)
+
+    def guarded(self, owner: str, label: str, function: Any, args: tuple = (), kwargs: dict[str, Any] | None = None, *,
+                expected: tuple[type[BaseException], ...] = (),
+                failures: Counter[str] | None = None) -> tuple[bool, Any]:
+        """Run one piece of a plugin's code under the policy for a broken plugin; ``(ok, result)``.
+
+        Hook calls and the methods of registered objects (a lane's ``emit``)
+        both go through here, so they share one policy: ``expected``
+        exceptions propagate, anything else is counted (in ``failures`` and
+        :attr:`hook_failures`, as ``plugin_error:<owner>:<ExceptionType>``)
+        and skipped, or raised as :class:`PluginError` in strict mode.
+        """
+        started = time.perf_counter() if self.trace else 0.0
+        try:
+            result = function(*args, **(kwargs or {}))
+        except expected:
+            raise
+        except Exception as exc:  # a plugin's bug: counted and skipped (or fatal when strict)
+            key = f"plugin_error:{owner}:{type(exc).__name__}"
+            self.hook_failures[key] += 1
+            if failures is not None:
+                failures[key] += 1
+            if self.trace:
+                _trace(label, owner, args, kwargs, f"raised {type(exc).__name__}: {exc}", started)
+            if self.strict:
+                raise PluginError(f"plugin {owner!r}: {label} failed: {type(exc).__name__}: {exc}") from exc
+            return False, None
+        if self.trace:
+            _trace(label, owner, args, kwargs, _summary(result), started)
+        return True, result
+
+    def _provider_call(self, hook_name: str, provider: str, **kwargs: Any) -> Any:
+        """The result of ``provider``'s own implementation (provider hooks are answered by one plugin).
+
+        Exceptions propagate: a provider's parse or normalize failure is about
+        the export, and its caller (ingest) decides what it costs.
+        """
+        if not self._impls(hook_name, provider):
+            raise PluginError(f"no installed plugin {'parses' if hook_name == 'moonshine_parse' else 'normalizes'} "
+                              f"provider {provider!r}")
+        results = self._call(hook_name, {"provider": provider, **kwargs}, plugin=provider, expected=(Exception,))
+        if not results or results[0][1] is None:
+            raise PluginError(f"plugin {provider!r} did not answer {hook_name} for its own provider")
+        return results[0][1]
 
     def detect(self, source: ExportSource) -> tuple[list[Detection], list[str]]:
         """Ask every plugin; returns detections (best first) and per-plugin errors.
 
         Each plugin is called on its own so one failing detector cannot hide
-        the others.
+        the others. A detection must name its own plugin as the provider.
         """
         found: list[Detection] = []
         errors: list[str] = []
-        for name, impl in self._each("moonshine_detect"):
-            try:
-                result = impl.function(**_args(impl, source=source))
-            except Exception as exc:  # a detector must never take detection down
-                errors.append(f"{name}: detect failed: {type(exc).__name__}: {exc}")
-                continue
+        failures: Counter[str] = Counter()
+        saved, self.strict = self.strict, False   # a detector's failure is reported here, never fatal
+        try:
+            results = self._call("moonshine_detect", {"source": source}, failures=failures)
+        finally:
+            self.strict = saved
+        errors += [f"{key.split(':')[1]}: detect failed: {key.split(':', 2)[2]}" for key in failures]
+        for name, result in results:
             if result is None:
                 continue
             if not isinstance(result, Detection):
                 errors.append(f"{name}: detect returned {type(result).__name__}, not Detection")
                 continue
+            if result.provider != name:
+                errors.append(f"{name}: detect returned provider {result.provider!r}; a plugin detects "
+                              f"only its own provider ({name!r})")
+                continue
             found.append(result)
         found.sort(key=lambda d: -d.confidence)
         return found, errors
 
+    def parse_result(self, provider: str, source: ExportSource) -> Any:
+        """What ``provider``'s ``moonshine_parse`` returned, unchanged (the contract kit checks its type)."""
+        return self._provider_call("moonshine_parse", provider, source=source)
+
     def parse(self, provider: str, source: ExportSource) -> Iterator[RawRecord]:
-        result = self.pm.hook.moonshine_parse(provider=provider, source=source)
-        if result is None:
-            raise PluginError(f"no installed plugin parses provider {provider!r}")
-        return iter(result)
+        """Iterator of ``provider``'s raw records for ``source``."""
+        return iter(self.parse_result(provider, source))
 
     def normalize(self, provider: str, raw: RawRecord) -> list[Record]:
-        result = self.pm.hook.moonshine_normalize(provider=provider, raw=raw)
-        if result is None:
-            raise PluginError(f"no installed plugin normalizes provider {provider!r}")
-        return list(result)
+        """``provider``'s records for one raw record; a plugin's unexpected exception becomes NormalizeError."""
+        try:
+            return list(self._provider_call("moonshine_normalize", provider, raw=raw))
+        except MoonshineError:
+            raise
+        except Exception as exc:  # undocumented exception from a plugin: this record is lost, not the run
+            raise NormalizeError(f"{raw.location()}: plugin error "
+                                 f"{type(exc).__name__}: {exc}") from exc
 
-    def score(self, conversation: Conversation) -> list[Score]:
+    def score(self, conversation: Conversation, failures: Counter[str] | None = None) -> list[Score]:
+        """Every plugin's scores of one conversation (a raising scorer is counted in ``failures``)."""
         scores: list[Score] = []
-        for result in self.pm.hook.moonshine_score(conversation=conversation):
+        for _, result in self._call("moonshine_score", {"conversation": conversation}, failures=failures):
             if result:
                 scores.extend(result)
         return scores
 
-    def emit(self, lane: str, conversation: Conversation, context: Any) -> list[dict]:
+    def emit(self, lane: str, conversation: Conversation, context: Any,
+             failures: Counter[str] | None = None) -> list[dict]:
+        """Rows other plugins add to ``lane`` for one conversation (``moonshine_emit``)."""
         rows: list[dict] = []
-        for result in self.pm.hook.moonshine_emit(lane=lane, conversation=conversation, context=context):
+        for _, result in self._call("moonshine_emit", {"lane": lane, "conversation": conversation,
+                                                       "context": context}, failures=failures):
             if result:
                 rows.extend(result)
         return rows
 
+    def lanes(self) -> dict[str, Lane]:
+        """Every registered lane by name (``moonshine_lanes``), built-in lanes first.
+
+        A plugin that returns something other than a
+        :class:`~moonshine_core.lane.Lane`, or a name already taken,
+        is reported in :attr:`hook_failures` and that lane is skipped.
+        """
+        lanes: dict[str, Lane] = {}
+        builtin_first = sorted(self._call("moonshine_lanes", {}),
+                               key=lambda pair: not self.infos.get(pair[0], PluginInfo(pair[0])).builtin)
+        for name, result in builtin_first:
+            for lane in result or []:
+                if not isinstance(lane, Lane):
+                    self.hook_failures[f"plugin_error:{name}:lane_not_a_Lane"] += 1
+                elif lane.name in lanes:
+                    self.hook_failures[f"plugin_error:{name}:lane_name_taken:{lane.name}"] += 1
+                else:
+                    lanes[lane.name] = lane
+                    self.lane_owners[lane.name] = name
+        return lanes
+
     def sample_exports(self) -> dict[str, list[str]]:
         """Sample exports each plugin ships, by plugin name (for ``moonshine demo``)."""
         samples: dict[str, list[str]] = {}
-        for name, impl in self._each("moonshine_sample_exports"):
-            try:
-                paths = impl.function()
-            except Exception as exc:  # a plugin's bug must not hide the other samples
-                self.infos.get(name, PluginInfo(name=name)).error = f"sample_exports failed: {exc}"
-                continue
+        failures: Counter[str] = Counter()
+        for name, paths in self._call("moonshine_sample_exports", {}, failures=failures):
             if paths:
                 samples[name] = [str(p) for p in paths]
+        for key in failures:   # a plugin's bug must not hide the other samples
+            plugin = key.split(":")[1]
+            self.infos.setdefault(plugin, PluginInfo(name=plugin)).error = f"sample_exports failed: {key}"
         return samples
+
+
+def _trace(hook: str, plugin: str, args: tuple, kwargs: dict[str, Any] | None, outcome: str, started: float) -> None:
+    shown = ", ".join([_short(v) for v in args] + [f"{k}={_short(v)}" for k, v in (kwargs or {}).items()])
+    print(f"moonshine trace: {hook}({shown}) -> {plugin}: {outcome} "
+          f"[{(time.perf_counter() - started) * 1000:.1f} ms]", file=sys.stderr)
+
+
+def _short(value: Any) -> str:
+    for attr in ("conversation_id", "path", "kind"):
+        if hasattr(value, attr):
+            return f"<{type(value).__name__} {getattr(value, attr)}>"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _summary(result: Any) -> str:
+    if result is None:
+        return "None"
+    if isinstance(result, (list, tuple)):
+        return f"{len(result)} item(s)"
+    return type(result).__name__
 
 
 def _args(impl: Any, **available: Any) -> dict[str, Any]:
@@ -215,8 +387,6 @@ def _args(impl: Any, **available: Any) -> dict[str, Any]:
 
 
 def _core_version() -> str:
-    from . import __version__
-
     return __version__
 
 

@@ -239,6 +239,10 @@ class RawRecord:
     variant: str | None = None
     context: dict[str, Any] = attrs.field(factory=dict)
 
+    def location(self) -> str:
+        """Where the record came from, for messages: ``member#index``."""
+        return f"{self.member or 'export'}#{self.index}"
+
 
 @attrs.define(kw_only=True)
 class Detection:

@@ -1,8 +1,9 @@
 """What the workspace knows about each provider run: staged, archived, merged, rolled back.
 
 The facts live in files (the run manifest, the archive record, the merge
-manifest); this module reads them into one :class:`RunState` per run so that
-merge, status and ``run`` apply the same rules.
+manifest, replayed by :func:`moonshine_core.mergelog.replay`); this module
+reads them into one :class:`RunState` per run so that merge, status and
+``run`` apply the same rules.
 """
 
 from __future__ import annotations
@@ -12,9 +13,16 @@ from typing import Any
 import attrs
 
 from .jsonio import read_json
+from .mergelog import MergeLog, merge_log
 from .workspace import Workspace
 
 ARCHIVE_RECORD = "archive.json"
+
+
+def raw_gates_passed(gates_raw: dict[str, Any] | None) -> bool:
+    """Whether raw-only gates were recorded (a manifest's ``gates_raw``) and every one passed."""
+    gates = gates_raw or {}
+    return bool(gates) and all(g.get("passed") for g in gates.values())
 
 
 @attrs.define(kw_only=True)
@@ -30,8 +38,7 @@ class RunState:
 
     @property
     def raw_gates_passed(self) -> bool:
-        gates = self.manifest.get("gates_raw") or {}
-        return bool(gates) and all(g.get("passed") for g in gates.values())
+        return raw_gates_passed(self.manifest.get("gates_raw"))
 
     @property
     def archived(self) -> bool:
@@ -45,21 +52,9 @@ class RunState:
         return failed
 
 
-def merged_run_ids(ws: Workspace) -> dict[str, bool]:
-    """Run id -> True when its latest merge is in force, False when that merge was rolled back."""
-    from .merge.history import entries  # the merge package imports this module
-
-    state: dict[str, bool] = {}
-    for entry in entries(ws):
-        if entry.get("action") == "merge":
-            state[entry["run_id"]] = True
-        elif entry.get("action") == "rollback":
-            state[entry["run_id"]] = False
-    return state
-
-
-def run_state(ws: Workspace, provider: str, run_id: str, merged: dict[str, bool] | None = None) -> RunState:
-    merged = merged if merged is not None else merged_run_ids(ws)
+def run_state(ws: Workspace, provider: str, run_id: str, log: MergeLog | None = None) -> RunState:
+    """Where ``run_id`` stands; ``log`` is the replayed merge manifest when the caller has it already."""
+    merged = (log if log is not None else merge_log(ws)).merged
     manifest = read_json(ws.run_manifest_path(provider, run_id), default={}) or {}
     archive = read_json(ws.archive_run_dir(provider, run_id) / ARCHIVE_RECORD)
     return RunState(provider=provider, run_id=run_id, manifest=manifest, archive=archive,
@@ -68,8 +63,8 @@ def run_state(ws: Workspace, provider: str, run_id: str, merged: dict[str, bool]
 
 def all_runs(ws: Workspace) -> list[RunState]:
     """Every staged provider run, oldest first."""
-    merged = merged_run_ids(ws)
-    return [run_state(ws, p, r, merged) for p, r in ws.run_ids()]
+    log = merge_log(ws)
+    return [run_state(ws, p, r, log) for p, r in ws.run_ids()]
 
 
 def waiting_runs(ws: Workspace) -> list[RunState]:

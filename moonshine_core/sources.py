@@ -264,7 +264,9 @@ class ExportSource:
             return _CountingReader(handle, self)  # type: ignore[return-value]
         except KeyError as exc:
             raise ParseError(f"no member {name!r} in the export", path=str(self.path)) from exc
-        except (OSError, zipfile.BadZipFile) as exc:
+        except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+            # zipfile raises RuntimeError for an encrypted member, NotImplementedError for a compression
+            # method it lacks: both mean "this export cannot be read", which is what ParseError says.
             raise ParseError(f"cannot open member {name!r} ({exc})", path=str(self.path)) from exc
 
     def size(self, name: str) -> int:

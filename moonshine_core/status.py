@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .merge.history import entries
-from .merge.run import merge_refusal
+from .gates.refusals import merge_refusal
+from .mergelog import entries
 from .runs import all_runs
 from .store.db import connect
+from .store.reports import conversations_per_provider, distilled_per_provider, messages_per_provider
 from .workspace import Workspace
 
 
@@ -17,23 +18,15 @@ def _main_counts(ws: Workspace) -> dict[str, dict[str, Any]]:
     conn = connect(ws.mash_path, readonly=True)
     try:
         per: dict[str, dict[str, Any]] = {}
-        for provider, n in conn.execute("SELECT provider, count(*) FROM conversations GROUP BY provider"):
+        for provider, n in conversations_per_provider(conn):
             per[provider] = {"conversations": n, "messages": 0, "tokens": 0, "non_system_tokens": 0,
                              "distilled_conversations": {}}
-        for provider, n, tokens, non_system in conn.execute(
-                "SELECT provider, count(*), total(tokens_text + tokens_reasoning + tokens_tool), "
-                "total(CASE WHEN role != 'system' THEN tokens_text + tokens_reasoning + tokens_tool ELSE 0 END) "
-                "FROM messages GROUP BY provider"):
+        for provider, n, tokens, non_system in messages_per_provider(conn):
             per.setdefault(provider, {"conversations": 0, "distilled_conversations": {}})
-            per[provider].update(messages=n, tokens=int(tokens), non_system_tokens=int(non_system))
-        has_distilled = conn.execute(
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'distilled_conversations'").get
-        if has_distilled:
-            for provider, lane, n in conn.execute(
-                    "SELECT provider, lane, count(DISTINCT conversation_uid) FROM distilled_conversations "
-                    "GROUP BY provider, lane ORDER BY provider, lane"):
-                per.setdefault(provider, {"conversations": 0, "distilled_conversations": {}})
-                per[provider]["distilled_conversations"][lane] = n
+            per[provider].update(messages=n, tokens=tokens, non_system_tokens=non_system)
+        for provider, lane, n in distilled_per_provider(conn):
+            per.setdefault(provider, {"conversations": 0, "distilled_conversations": {}})
+            per[provider]["distilled_conversations"][lane] = n
         return per
     finally:
         conn.close()
@@ -58,6 +51,7 @@ def status(ws: Workspace, recent: int = 5) -> dict[str, Any]:
 
 
 def describe(data: dict[str, Any]) -> str:
+    """The text ``moonshine status`` prints for :func:`status`'s data."""
     lines = [f"workspace {data['workspace']}", "", "main (mash):"]
     if not data["main"]:
         lines.append("  empty")

@@ -15,6 +15,11 @@ is text, not a control token.
 :class:`TokenCounter` counts batches on every core (tiktoken releases the GIL)
 and never tokenises the same text twice: counts are cached by the text's
 sha256 for the counter's lifetime.
+
+What is counted is defined here too: :func:`counted_texts` says which text of a
+message is counted as each kind (visible text, reasoning, tool traffic), and
+:class:`TokenCounts` carries a message's counts by kind from the counter to the
+``tokens_*`` columns the ledgers sum.
 """
 
 from __future__ import annotations
@@ -25,14 +30,19 @@ import threading
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from unittest import mock
+
+import attrs
 
 from .errors import TokenizerError
+from .ids import canonical_json
+from .records import Message
 
 ENCODING_NAME = "o200k_base"
 #: tiktoken's published ``expected_hash`` for o200k_base.
 ENCODING_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 ENV_FILE = "MOONSHINE_TIKTOKEN_FILE"
+#: The kinds a message's tokens are counted in: the fields of :class:`TokenCounts` and the ledger's ``by_kind``.
+KINDS = ("text", "reasoning", "tool")
 
 _lock = threading.Lock()
 _encodings: dict[str, object] = {}
@@ -61,6 +71,10 @@ def verify_encoding_file(path: str | os.PathLike[str]) -> str:
 
 def load_encoding(path: str | os.PathLike[str] | None = None):
     """The verified ``tiktoken.Encoding`` for o200k_base (built once per file per process)."""
+    # Imported when an encoding is first built, not with this module: commands that never count
+    # tokens (status, gates, --help) load neither tiktoken nor unittest.mock (about 10 ms alone).
+    from unittest import mock
+
     import tiktoken
     import tiktoken.load
     import tiktoken_ext.openai_public as openai_public
@@ -82,6 +96,43 @@ def load_encoding(path: str | os.PathLike[str] | None = None):
         )
         _encodings[key] = encoding
         return encoding
+
+
+@attrs.frozen
+class TokenCounts:
+    """One message's o200k_base tokens by kind (stored as ``tokens_text``, ``tokens_reasoning``, ``tokens_tool``)."""
+
+    text: int = 0
+    reasoning: int = 0
+    tool: int = 0
+
+
+def tool_text(message: Message) -> str:
+    """The text of a message's tool traffic, counted as the ``tool`` kind.
+
+    Each call contributes its name and its arguments (text as is, structures
+    as canonical JSON); each result its content; joined by newlines.
+    """
+    parts: list[str] = []
+    for call in message.tool_calls:
+        args = call.arguments
+        parts.append(call.name)
+        if args is not None:
+            parts.append(args if isinstance(args, str) else canonical_json(args))
+    for result in message.tool_results:
+        if result.content:
+            parts.append(result.content)
+    return "\n".join(parts)
+
+
+def counted_texts(message: Message) -> dict[str, str]:
+    """The text of ``message`` counted as each kind of :data:`KINDS`.
+
+    ``text`` is the visible text (``Message.text``; a hidden message's text
+    counts too, the ledger splits by visibility), ``reasoning`` the reasoning
+    text (raw or summary), ``tool`` the tool traffic (:func:`tool_text`).
+    """
+    return {"text": message.text or "", "reasoning": message.reasoning or "", "tool": tool_text(message)}
 
 
 class TokenCounter:
@@ -129,6 +180,12 @@ class TokenCounter:
 
     def total(self, texts: Iterable[str]) -> int:
         return sum(self.count_many(list(texts)))
+
+    def count_messages(self, messages: Sequence[Message]) -> list[TokenCounts]:
+        """The :class:`TokenCounts` of each message, in order, tokenised in one batch."""
+        texts = [counted_texts(m) for m in messages]
+        counts = iter(self.count_many([t[kind] for t in texts for kind in KINDS]))
+        return [TokenCounts(**{kind: next(counts) for kind in KINDS}) for _ in texts]
 
 
 def _encodable(text: str) -> str:

@@ -6,13 +6,19 @@ parents that are missing from the export, cycles, duplicate ids. Plugins call
 a forest with no dangling parent and no cycle (what was repaired is recorded in
 each message's ``metadata`` and returned), then :func:`choose_active_leaf` to
 pick the branch the user last saw.
+
+:class:`ConversationTree` navigates a finished conversation, and
+:func:`regeneration_forks` is the one definition of "the user asked again"
+that provider plugins (through :mod:`moonshine_core.provider`) and lanes share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from .records import Message
+import attrs
+
+from .records import Conversation, Message
 
 
 def children_map(messages: Sequence[Message]) -> dict[str | None, list[str]]:
@@ -183,3 +189,155 @@ def link_by_time(messages: list[Message]) -> None:
     for message in messages:
         message.parent_id = previous
         previous = message.message_id
+
+
+class ConversationTree:
+    """Read-only navigation over one conversation's messages: parents, children, the active branch.
+
+    Built once per conversation and shared by the regeneration rule below and
+    the lanes. ``children`` maps each id (``None`` for the roots) to its
+    children in list order; a parent missing from the list counts as a root.
+    """
+
+    def __init__(self, conversation: Conversation):
+        self.conversation = conversation
+        self.by_id: dict[str, Message] = {m.message_id: m for m in conversation.messages}
+        self.children: dict[str | None, list[str]] = {}
+        for m in conversation.messages:
+            parent = m.parent_id if m.parent_id in self.by_id else None
+            self.children.setdefault(parent, []).append(m.message_id)
+        leaf = conversation.current_leaf_id
+        self.active_path: list[str] = path_to_root(conversation.messages, leaf) if leaf in self.by_id else []
+        self.active: set[str] = set(self.active_path)
+
+    def path(self, message_id: str) -> list[str]:
+        """Ids from the root down to ``message_id``."""
+        return path_to_root(self.conversation.messages, message_id)
+
+    def messages(self, ids: Sequence[str]) -> list[Message]:
+        """The messages of ``ids`` that exist, in the order given."""
+        return [self.by_id[i] for i in ids if i in self.by_id]
+
+    def turn_children(self, message_id: str | None, in_turn: Callable[[Message], bool] | None = None) -> list[str]:
+        """Children of ``message_id`` that continue its turn: not user messages (and ``in_turn`` when given)."""
+        return [k for k in self.children.get(message_id, []) if self.by_id[k].role != "user"
+                and (in_turn is None or in_turn(self.by_id[k]))]
+
+    def turn_paths(self, message_id: str, ends_well: Callable[[Message], bool]) -> list[list[str]]:
+        """Every path of the turn below ``message_id``: id chains from its child down to the end of
+        the turn (the next user message), one per branch; chains with no message that ``ends_well``
+        are left out."""
+        chains: list[list[str]] = []
+
+        def walk(node: str, chain: list[str]) -> None:
+            kids = self.turn_children(node)
+            if not kids:
+                if any(ends_well(self.by_id[i]) for i in chain):
+                    chains.append(chain)
+                return
+            for kid in kids:
+                if kid not in chain and len(chain) < 200:
+                    walk(kid, chain + [kid])
+
+        walk(message_id, [])
+        return chains
+
+    def follow(self, kids: Sequence[str]) -> str:
+        """Which child a reader follows at a fork: the one on the active branch, else the newest
+        (latest ``created_at``; without times, the later in the list: the latest retry)."""
+        on_path = [k for k in kids if k in self.active]
+        if on_path:
+            return on_path[0]
+        return max(kids, key=lambda k: (self.by_id[k].created_at or 0.0, kids.index(k)))
+
+    def turn_end(self, message_id: str, in_turn: Callable[[Message], bool] | None = None) -> list[str]:
+        """Ids below ``message_id`` that complete its turn: follow children until the next user message.
+
+        At a fork :meth:`follow` chooses; hidden plumbing, reasoning and tool
+        nodes are walked through (``in_turn`` as in :meth:`turn_children`).
+        """
+        out: list[str] = []
+        node = message_id
+        seen = {node}
+        while True:
+            kids = self.turn_children(node, in_turn)
+            if not kids:
+                return out
+            node = self.follow(kids)
+            if node in seen:
+                return out
+            seen.add(node)
+            out.append(node)
+
+
+def is_visible_answer(message: Message) -> bool:
+    """An assistant message the user saw, with something to show (text or an attachment)."""
+    return message.role == "assistant" and not message.hidden and bool(message.text.strip() or message.attachments)
+
+
+@attrs.frozen
+class RegenerationFork:
+    """One place where the user asked again: a message whose turn branches into several answers.
+
+    ``prompt_id`` is the fork (the message the alternatives hang from, usually
+    the user's prompt); ``answers`` holds one final answer id per alternative,
+    in child order; ``chosen`` those on the active branch (the user went on
+    from them); ``group`` the plugin's group key (``None`` unless it groups).
+    """
+
+    prompt_id: str
+    answers: tuple[str, ...]
+    chosen: tuple[str, ...]
+    group: str | None = None
+
+
+def final_answer(tree: ConversationTree, start: str, is_answer: Callable[[Message], bool] = is_visible_answer,
+                 in_turn: Callable[[Message], bool] | None = None) -> str | None:
+    """The last answer of the branch that starts at ``start``, down to the end of the turn.
+
+    At a deeper fork :meth:`ConversationTree.follow` chooses: the answer the
+    user would see on that branch.
+    """
+    answers = [i for i in (start, *tree.turn_end(start, in_turn)) if is_answer(tree.by_id[i])]
+    return answers[-1] if answers else None
+
+
+def regeneration_forks(conversation: Conversation, *,
+                       is_answer: Callable[[Message], bool] = is_visible_answer,
+                       in_turn: Callable[[Message], bool] | None = None,
+                       group_key: Callable[[Message], str | None] | None = None,
+                       tree: ConversationTree | None = None) -> list[RegenerationFork]:
+    """Every fork in the conversation where one turn has two or more alternative answers.
+
+    The one definition of "regeneration siblings" every provider uses: at any
+    message, each child that continues the turn (not a user message) starts
+    one alternative, represented by the final answer of its branch (hidden
+    plumbing, reasoning and tool traffic are looked through, and commentary
+    followed by a final answer counts once). A fork with two or more
+    alternatives that have an answer is a regeneration. A plugin says what it
+    knows of its export: ``is_answer`` (default: :func:`is_visible_answer`),
+    ``in_turn`` (messages that do not belong to the turn, such as sub-agent
+    side chains, return False and are not alternatives) and ``group_key``
+    (called with the child that starts each alternative; alternatives that
+    are not rivals, such as columns of a multi-model chat, get different
+    keys, and each group is its own fork).
+    """
+    tree = tree or ConversationTree(conversation)
+    forks: list[RegenerationFork] = []
+    for message in conversation.messages:
+        kids = tree.turn_children(message.message_id, in_turn)
+        if len(kids) < 2:
+            continue
+        groups: dict[str | None, list[str]] = {}
+        for kid in kids:
+            answer = final_answer(tree, kid, is_answer, in_turn)
+            if answer is not None:
+                key = group_key(tree.by_id[kid]) if group_key is not None else None
+                groups.setdefault(key, []).append(answer)
+        for key, answers in groups.items():
+            unique = list(dict.fromkeys(answers))
+            if len(unique) < 2:
+                continue
+            forks.append(RegenerationFork(prompt_id=message.message_id, answers=tuple(unique),
+                                          chosen=tuple(a for a in unique if a in tree.active), group=key))
+    return forks

@@ -35,20 +35,20 @@ from pathlib import Path
 
 import attrs
 
-from .errors import WorkspaceError
+from .convert import structure
+from .errors import RecordError, WorkspaceError
 
 SETTINGS_FILE = "moonshine.toml"
 ENV_WORKSPACE = "MOONSHINE_WORKSPACE"
 DEFAULT_CONTAMINATION_TAGS = ("documentation", "stackoverflow", "web_crawl", "github_code")
-LANES = ("dpo", "grpo", "agentic_code", "conversational")
 RUN_ID_RE = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_-]*)_(?P<stamp>\d{8}_\d{6})$")
 
 
 @attrs.define(kw_only=True)
 class LaneSettings:
-    """``[lanes]`` of ``moonshine.toml``."""
+    """``[lanes]`` of ``moonshine.toml``; ``enabled`` unset means every registered lane."""
 
-    enabled: list[str] = attrs.field(factory=lambda: list(LANES))
+    enabled: list[str] | None = None
     eval_fraction: float = 0.1
     reasoning_policy: str = "drop"
     max_tool_output_chars: int = 4000
@@ -77,9 +77,6 @@ class Settings:
 
 def load_settings(path: Path) -> Settings:
     """Read ``moonshine.toml``; a missing file gives the defaults, a bad one a one-line error."""
-    from .convert import structure
-    from .errors import RecordError
-
     if not path.exists():
         return Settings()
     try:

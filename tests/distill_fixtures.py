@@ -1,4 +1,4 @@
-"""Synthetic conversation trees for the distillation tests (written by us, modelled on the format notes).
+"""Synthetic conversation trees for the distillation tests (written by us, modelled on docs/formats/).
 
 Each builder returns records with a known answer: which answer is chosen,
 which is rejected, which prompt has a checkable signal. ``make_mash`` writes
@@ -19,6 +19,7 @@ from moonshine_core.records import (
     ToolCall,
     ToolResult,
 )
+from moonshine_core.provider import regeneration_comparisons
 from moonshine_core.store import Provenance, Store
 from moonshine_core.workspace import Workspace
 
@@ -151,8 +152,16 @@ def make_mash(root: Path, records_by_provider=None, settings: str = "") -> Works
     ws.mash_path.parent.mkdir(parents=True, exist_ok=True)
     with Store(ws.mash_path) as store:
         for provider, records in sorted((records_by_provider or default_records()).items()):
-            store.write(records, provenance(provider, f"{provider}_20260101_000000"))
+            store.write(with_regenerations(records), provenance(provider, f"{provider}_20260101_000000"))
     return ws
+
+
+def with_regenerations(records: list) -> list:
+    """``records`` plus the regeneration comparisons a provider plugin derives with the toolkit."""
+    have = {r.comparison_id for r in records if isinstance(r, Comparison)}
+    extra = [c for r in records if isinstance(r, Conversation)
+             for c in regeneration_comparisons(r) if c.comparison_id not in have]
+    return list(records) + extra
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -13,10 +13,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import distill_fixtures as fx  # noqa: E402
 
 from moonshine_core.distill import LaneContext, distill  # noqa: E402
-from moonshine_core.distill.validate import validate_row  # noqa: E402
 from moonshine_core.plugins import make_plugin_manager  # noqa: E402
 from moonshine_core.records import Conversation  # noqa: E402
 from moonshine_core.workspace import LaneSettings  # noqa: E402
+
+
+LANES = make_plugin_manager(load_entrypoints=False).lanes()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def test_correction_pair_is_honest_about_what_the_later_answer_saw(run):
 
 def test_every_dpo_row_passes_trl_rules(run):
     for row in rows(run, "dpo"):
-        assert validate_row("dpo", row) is None
+        assert LANES["dpo"].validate(row) is None
         assert row["prompt"][-1]["role"] in ("user", "tool")
         assert row["chosen"] != row["rejected"]
 
@@ -93,7 +95,7 @@ def test_grpo_rows_only_with_a_checkable_signal(run):
     assert info["n_failed_runs"] == 1 and code["tests_validated"] is False
     for row in grpo.values():
         assert row["prompt"][-1]["role"] == "user"
-        assert validate_row("grpo", row) is None
+        assert LANES["grpo"].validate(row) is None
 
 
 def test_grpo_no_row_when_the_last_run_failed_or_nothing_confirms():
@@ -101,7 +103,7 @@ def test_grpo_no_row_when_the_last_run_failed_or_nothing_confirms():
     # Make the final run fail: no verified reference remains.
     conv.messages[4].tool_results[1].is_error = True
     ctx = LaneContext(provider="claude", provider_run_id="r", conversation_id="c-fail", conversation_uid="u",
-                      source_sha256=None)
+                      raw_sha256=None)
     from moonshine_core.distill import grpo
 
     assert grpo.emit(conv, ctx) == []
@@ -126,13 +128,13 @@ def test_agentic_trajectory_shape_outcome_and_bounded_outputs(run):
     assert row["outcome"] == "resolved" and row["outcome_source"] == "tests_passed"
     assert row["n_tool_errors"] == 1 and row["assistant_turn_weights"] == [0, 1, 1]
     assert {t["function"]["name"] for t in json.loads(row["tools"])} == {"Bash", "Edit"}
-    assert validate_row("agentic_code", row) is None
+    assert LANES["agentic_code"].validate(row) is None
 
 
 def test_reasoning_policy_keep_raw_keeps_raw_reasoning_only():
     conv = fx.tool_conversation()[0]
     ctx = LaneContext(provider="claude", provider_run_id="r", conversation_id=conv.conversation_id,
-                      conversation_uid="u", source_sha256=None,
+                      conversation_uid="u", raw_sha256=None,
                       settings=LaneSettings(reasoning_policy="keep_raw"))
     from moonshine_core.distill import agentic
 
@@ -153,7 +155,7 @@ def test_conversational_uses_the_active_branch_and_alternates(run):
         roles = [m["role"] for m in row["messages"]]
         assert roles[0] == "user" and roles[-1] == "assistant"
         assert all(a != b for a, b in zip(roles, roles[1:]))
-        assert validate_row("conversational", row) is None
+        assert LANES["conversational"].validate(row) is None
     assert conv["c-correct"]["assistant_turn_weights"] == [0, 1, 1]
     # tool traffic is the agentic lane's: the conversational row keeps the visible text only
     assert all(m["tool_calls"] is None for m in conv["c-tools"]["messages"])
@@ -198,10 +200,13 @@ def test_duplicates_across_providers_are_marked_not_dropped(run):
     assert "near_duplicate" in b["filter_flags"] and a["split"] == b["split"]
 
 
-def test_hook_emit_builtin_lanes_answer_only_their_lanes_with_a_lane_context():
+def test_hook_lanes_register_the_builtin_lanes_which_emit_from_a_lane_context():
     pm = make_plugin_manager(load_entrypoints=False)
+    assert list(pm.lanes()) == ["dpo", "grpo", "agentic_code", "conversational"]
+    assert set(pm.lane_owners.values()) == {"builtin-lanes"}
     conv = fx.math_conversation()[0]
     ctx = LaneContext(provider="p", provider_run_id="r", conversation_id=conv.conversation_id,
-                      conversation_uid="u", source_sha256=None)
-    assert pm.emit("grpo", conv, ctx) and pm.emit("conversational", conv, ctx)
-    assert pm.emit("grpo", conv, None) == [] and pm.emit("toy", Conversation(conversation_id="x"), ctx) == []
+                      conversation_uid="u", raw_sha256=None)
+    assert LANES["grpo"].emit(conv, ctx) and LANES["conversational"].emit(conv, ctx)
+    # The built-in lanes add no rows to other lanes through moonshine_emit.
+    assert pm.emit("grpo", conv, ctx) == [] and pm.emit("toy", Conversation(conversation_id="x"), ctx) == []

@@ -17,6 +17,7 @@ from moonshine_core.distill import DistillError, distill, load_lane  # noqa: E40
 from moonshine_core.distill.converters import from_sharegpt  # noqa: E402
 from moonshine_core.distill.grpo import RESERVED  # noqa: E402
 from moonshine_core.distill.split import assign_split  # noqa: E402
+from moonshine_core.errors import PluginError  # noqa: E402
 from moonshine_core.plugins import make_plugin_manager  # noqa: E402
 from moonshine_core.store import Store  # noqa: E402
 
@@ -224,7 +225,7 @@ def test_a_broken_lane_plugin_is_reported_and_skipped(tmp_path):
             raise RuntimeError("boom")
 
     ws = fx.make_mash(tmp_path)
-    manager = make_plugin_manager(load_entrypoints=False, extra=[("broken", Broken())])
+    manager = make_plugin_manager(load_entrypoints=False, strict=False, extra=[("broken", Broken())])
     result = distill(ws, pm=manager, run_id="b", lanes=["conversational"])
     assert result.lanes["conversational"].rows == 9
     assert result.lanes["conversational"].left_out["plugin_error:broken:RuntimeError"] == 9
@@ -243,3 +244,68 @@ def test_cli_distill_json(tmp_path, moonshine_exe):
     again = subprocess.run([moonshine_exe, "--workspace", str(ws.root), "distill", "--run-id", "distill_cli"],
                            capture_output=True, text=True)
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "already exists" in again.stderr
+
+
+@pytest.fixture
+def toy_lane():
+    """The test plugin of tests/toy/toy_lane.py (a fifth lane)."""
+    sys.path.insert(0, str(Path(__file__).parent / "toy"))
+    try:
+        import toy_lane
+
+        yield toy_lane
+    finally:
+        sys.path.pop(0)
+
+
+def test_a_fifth_lane_from_a_plugin_gets_its_folder_manifest_and_card(tmp_path, toy_lane):
+    ws = fx.make_mash(tmp_path)
+    manager = make_plugin_manager(load_entrypoints=False, extra=[("toy-lane", toy_lane)])
+    assert list(manager.lanes())[-1] == "toy_qa" and manager.lane_owners["toy_qa"] == "toy-lane"
+    result = distill(ws, pm=manager, run_id="five", mix=True)
+    assert set(result.lanes) == {"dpo", "grpo", "agentic_code", "conversational", "toy_qa"}
+    folder = ws.distill_dir("toy_qa", "five")
+    rows = fx.lane_rows(ws, "toy_qa", "five")
+    assert rows and result.lanes["toy_qa"].rows == len(rows)
+    for row in rows:   # the pipeline stamps provenance on a plugin lane's rows like on the built-in ones
+        assert row["lane"] == "toy_qa" and row["record_uid"] and row["source_message_ids"]
+        assert row["split"] in ("train", "eval") and row["content_sha256"] and row["provider_run_id"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["lane"] == "toy_qa" and manifest["counts"]["rows"] == len(rows)
+    assert "by_answer_chars" in manifest["counts"] and manifest["mix"] is not None
+    assert any(name.startswith("converted/upper/") for name in manifest["files"])
+    card = (folder / "README.md").read_text()
+    assert "Toy question/answer pairs" in card and "prompt/completion rows" in card
+    # Only this run's five lanes: [lanes] enabled, when unset, means every registered lane.
+    assert ws.distill_dir("toy_qa", "five").is_dir()
+    with pytest.raises(DistillError, match="unknown lane"):
+        distill(ws, pm=pm(), run_id="six", lanes=["toy_qa"])
+
+
+def test_a_raising_lane_is_counted_in_its_manifest_and_the_others_still_run(tmp_path, toy_lane):
+    ws = fx.make_mash(tmp_path)
+    manager = make_plugin_manager(load_entrypoints=False, strict=False, extra=[("broken", toy_lane.BrokenLane())])
+    result = distill(ws, pm=manager, run_id="r", lanes=["broken_lane", "conversational"])
+    assert result.lanes["broken_lane"].rows == 0
+    assert result.lanes["broken_lane"].left_out == {"plugin_error:broken:KeyError": 9}
+    assert result.lanes["conversational"].rows == 9
+    strict = make_plugin_manager(load_entrypoints=False, strict=True, extra=[("broken", toy_lane.BrokenLane())])
+    with pytest.raises(PluginError, match="lane broken_lane: emit failed: KeyError"):
+        distill(ws, pm=strict, run_id="r2", lanes=["broken_lane"])
+    assert not ws.distill_dir("broken_lane", "r2").exists()
+
+
+def test_a_raising_scorer_is_counted_in_every_lane_manifest(tmp_path):
+    from moonshine_core import hookimpl
+
+    class Raiser:
+        @hookimpl
+        def moonshine_score(self, conversation):
+            raise ValueError("scorer bug")
+
+    ws = fx.make_mash(tmp_path)
+    manager = make_plugin_manager(load_entrypoints=False, strict=False, extra=[("raiser", Raiser())])
+    result = distill(ws, pm=manager, run_id="r", lanes=["conversational", "dpo"])
+    for lane in ("conversational", "dpo"):
+        assert result.lanes[lane].left_out["plugin_error:raiser:ValueError"] == 9
+    assert result.lanes["conversational"].rows == 9

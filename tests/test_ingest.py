@@ -23,7 +23,7 @@ EXPORT = TOY / "toy_export.json"
 
 @pytest.fixture
 def pm(toy_plugin):
-    return make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin)])
+    return make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin.plugin)])
 
 
 def test_preflight_hashes_detects_and_proposes_a_run_id(pm, tmp_path):
@@ -56,6 +56,8 @@ def test_tied_detection_is_an_error(pm, toy_plugin):
     from moonshine_core import Detection, hookimpl
 
     class Rival:
+        provider = "rival"
+
         @hookimpl
         def moonshine_detect(self, source):
             return Detection(provider="rival", variant="x", confidence=0.9)
@@ -64,13 +66,13 @@ def test_tied_detection_is_an_error(pm, toy_plugin):
         def moonshine_parse(self, provider, source):
             return None
 
-    pm2 = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin), ("rival", Rival())])
+    pm2 = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin.plugin), ("rival", Rival())])
     with pytest.raises(DetectionError, match="ambiguous export.*toy.*rival|ambiguous export.*rival.*toy"):
         preflight(EXPORT, pm=pm2)
     assert preflight(EXPORT, "toy", pm=pm2).provider == "toy"
     with pytest.raises(DetectionError, match="does not match"):
         preflight(EXPORT, "rival2", pm=make_plugin_manager(load_entrypoints=False, extra=[
-            ("toy", toy_plugin), ("rival2", type("R2", (), {"moonshine_parse": Rival.moonshine_parse})())]))
+            ("toy", toy_plugin.plugin), ("rival2", type("R2", (), {"provider": "rival2", "moonshine_parse": Rival.moonshine_parse})())]))
 
 
 def test_ingest_writes_exactly_the_run_folder(pm, tmp_path):
@@ -145,11 +147,11 @@ def test_failed_ingest_leaves_no_run(pm, tmp_path):
 def test_bad_record_is_listed_not_fatal(pm, tmp_path):
     export = tmp_path / "toy_export_mixed.json"
     export.write_text(json.dumps([{"id": "ok", "turns": [{"id": "1", "who": "user", "said": "hi"}]},
-                                  {"id": 42, "turns": []}]))
+                                  {"id": ["not", "an", "id"], "turns": []}, {"id": "x", "turns": 7.5}]))
     result = ingest(export, workspace=Workspace.open(tmp_path / "ws"), pm=pm)
     assert result.manifest["not_normalised"] == [
         {"kind": "conversation", "member": "toy_export_mixed.json", "index": 1,
-         "reason": "conversation has no string id"}]
+         "reason": "toy_export_mixed.json#1: conversation has no id"}]
     assert result.gates_passed
 
 
@@ -160,7 +162,7 @@ import toy_provider
 from moonshine_core.plugins import make_plugin_manager
 from moonshine_core.ingest import ingest
 from moonshine_core.workspace import Workspace
-pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_provider)])
+pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_provider.plugin)])
 ingest({export!r}, workspace=Workspace.open({ws!r}), pm=pm)
 import resource
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

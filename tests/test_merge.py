@@ -28,7 +28,7 @@ TOY = Path(__file__).resolve().parent / "toy"
 
 @pytest.fixture
 def pm(toy_plugin):
-    return make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin)])
+    return make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin.plugin)])
 
 
 def export(tmp_path, name, conversations):
@@ -207,20 +207,22 @@ def test_merge_order_lock(tmp_path, pm, toy_plugin):
     class Second:
         """A second provider that reuses the toy format under the name 'late'."""
 
+        provider = "late"
+
         @hookimpl
         def moonshine_detect(self, source):
-            found = toy_plugin.moonshine_detect(source)
+            found = toy_plugin.plugin.moonshine_detect(source)
             return attrs.evolve(found, provider="late", confidence=0.5) if found else None
 
         @hookimpl
         def moonshine_parse(self, provider, source):
-            return toy_plugin.moonshine_parse("toy", source) if provider == "late" else None
+            return toy_plugin.plugin.moonshine_parse("toy", source) if provider == "late" else None
 
         @hookimpl
         def moonshine_normalize(self, provider, raw):
-            return toy_plugin.moonshine_normalize("toy", raw) if provider == "late" else None
+            return toy_plugin.plugin.moonshine_normalize("toy", raw) if provider == "late" else None
 
-    pm2 = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin), ("late", Second())])
+    pm2 = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin.plugin), ("late", Second())])
     root = tmp_path / "ws"
     root.mkdir()
     (root / "moonshine.toml").write_text('merge_order = ["toy", "late"]\n')

@@ -25,6 +25,7 @@ def make_distribution(root, dist, modules, entry_points):
 
 GOOD = """
 from moonshine_core import hookimpl, Detection
+PROVIDER = "goodone"
 @hookimpl
 def moonshine_detect(source):
     return None
@@ -33,6 +34,19 @@ def moonshine_parse(provider, source):
     return None
 """
 BROKEN = "raise RuntimeError('boom at import')\n"
+MISNAMED = """
+from moonshine_core import hookimpl
+PROVIDER = "somethingelse"
+@hookimpl
+def moonshine_parse(provider, source):
+    return None
+"""
+UNNAMED = """
+from moonshine_core import hookimpl
+@hookimpl
+def moonshine_parse(provider, source):
+    return None
+"""
 UNKNOWN_HOOK = """
 from moonshine_core import hookimpl
 @hookimpl
@@ -46,6 +60,8 @@ def fake_plugins(tmp_path, monkeypatch):
     make_distribution(tmp_path, "moonshine-goodone", {"goodone_mod": GOOD}, {"goodone": "goodone_mod"})
     make_distribution(tmp_path, "moonshine-broken", {"broken_mod": BROKEN}, {"broken": "broken_mod"})
     make_distribution(tmp_path, "moonshine-typo", {"typo_mod": UNKNOWN_HOOK}, {"typo": "typo_mod"})
+    make_distribution(tmp_path, "moonshine-misnamed", {"misnamed_mod": MISNAMED}, {"misnamed": "misnamed_mod"})
+    make_distribution(tmp_path, "moonshine-unnamed", {"unnamed_mod": UNNAMED}, {"unnamed": "unnamed_mod"})
     monkeypatch.syspath_prepend(str(tmp_path))
     for var in ("MOONSHINE_LOAD_PLUGINS", "MOONSHINE_BLOCK_PLUGINS", "MOONSHINE_STRICT_PLUGINS"):
         monkeypatch.delenv(var, raising=False)
@@ -66,6 +82,17 @@ def test_broken_plugins_are_reported_and_skipped(fake_plugins):
     assert infos["builtin-scorers"].builtin
 
 
+def test_entry_point_name_and_provider_name_must_agree(fake_plugins):
+    pm = make_plugin_manager(allow={"goodone", "misnamed", "unnamed"}, strict=False)
+    infos = {i.name: i for i in pm.plugin_infos()}
+    assert infos["goodone"].error is None
+    assert "declares provider 'somethingelse' but is registered as 'misnamed'" in infos["misnamed"].error
+    assert "does not say its provider name" in infos["unnamed"].error
+    assert pm.providers() == ["goodone"]
+    with pytest.raises(PluginError, match="misnamed"):
+        make_plugin_manager(allow={"misnamed"}, strict=True)
+
+
 def test_strict_mode_makes_load_errors_fatal(fake_plugins):
     with pytest.raises(PluginError, match="broken"):
         make_plugin_manager(allow={"broken"}, strict=True)
@@ -78,29 +105,43 @@ def test_allow_and_block_lists(fake_plugins, monkeypatch):
     monkeypatch.setenv("MOONSHINE_LOAD_PLUGINS", "")
     assert all(i.builtin for i in make_plugin_manager().plugin_infos())
     monkeypatch.delenv("MOONSHINE_LOAD_PLUGINS")
-    monkeypatch.setenv("MOONSHINE_BLOCK_PLUGINS", "broken,moonshine-typo")
+    monkeypatch.setenv("MOONSHINE_BLOCK_PLUGINS", "broken,moonshine-typo,misnamed,unnamed")
     names = {i.name for i in make_plugin_manager(strict=True).plugin_infos()}
     assert "broken" not in names and "typo" not in names and "goodone" in names
 
 
 def test_detect_isolates_a_failing_detector(tmp_path):
     class Bad:
+        provider = "bad"
+
         @hookimpl
         def moonshine_detect(self, source):
             raise ValueError("detector bug")
 
+    class Impostor:
+        provider = "impostor"
+
+        @hookimpl
+        def moonshine_detect(self, source):
+            return Detection(provider="good", variant="v", confidence=0.9)
+
     class Good:
+        provider = "good"
+
         @hookimpl
         def moonshine_detect(self, source):
             return Detection(provider="good", variant="v", confidence=0.5)
 
-    pm = make_plugin_manager(load_entrypoints=False, extra=[("bad", Bad()), ("good", Good())])
+    pm = make_plugin_manager(load_entrypoints=False, strict=True,
+                             extra=[("bad", Bad()), ("good", Good()), ("impostor", Impostor())])
     (tmp_path / "x.json").write_text("[]")
     from moonshine_core.sources import ExportSource
     with ExportSource(tmp_path / "x.json") as source:
         found, errors = pm.detect(source)
+    # A detector's bug is reported even in strict mode, never fatal; a detection of another provider is dropped.
     assert [d.provider for d in found] == ["good"]
-    assert errors and "detector bug" in errors[0]
+    assert any("bad: detect failed: ValueError" in e for e in errors)
+    assert any("impostor: detect returned provider 'good'" in e for e in errors)
 
 
 def test_cli_lists_broken_plugin_and_still_succeeds(fake_plugins, moonshine_exe):
@@ -128,6 +169,40 @@ def test_hook_score_runs_builtin_scorers():
     assert scores["code_ratio"].value == 1.0
 
 
+class RaisingScorer:
+    @hookimpl
+    def moonshine_score(self, conversation):
+        raise ZeroDivisionError("scorer bug")
+
+
+def test_a_raising_scorer_is_counted_and_skipped_or_fatal_when_strict():
+    from moonshine_core.records import Conversation, Message
+    from collections import Counter
+    conv = Conversation(conversation_id="c", messages=[Message(message_id="a", role="user", text="hi")])
+    pm = make_plugin_manager(load_entrypoints=False, strict=False, extra=[("raiser", RaisingScorer())])
+    failures = Counter()
+    names = {s.name for s in pm.score(conv, failures=failures)}
+    assert {"size", "refusal"} <= names   # the other scorers still ran
+    assert failures == {"plugin_error:raiser:ZeroDivisionError": 1}
+    assert pm.hook_failures["plugin_error:raiser:ZeroDivisionError"] == 1
+    strict = make_plugin_manager(load_entrypoints=False, strict=True, extra=[("raiser", RaisingScorer())])
+    with pytest.raises(PluginError, match="raiser.*moonshine_score failed: ZeroDivisionError"):
+        strict.score(conv)
+
+
+def test_trace_switch_logs_every_hook_call(monkeypatch, capsys):
+    from moonshine_core.records import Conversation
+    monkeypatch.setenv("MOONSHINE_TRACE_PLUGINS", "1")
+    pm = make_plugin_manager(load_entrypoints=False, strict=False, extra=[("raiser", RaisingScorer())])
+    pm.score(Conversation(conversation_id="c-traced"))
+    err = capsys.readouterr().err
+    assert "moonshine trace: moonshine_score(conversation=<Conversation c-traced>) -> builtin-scorers: 3 item(s)" in err
+    assert "-> raiser: raised ZeroDivisionError: scorer bug" in err
+    monkeypatch.delenv("MOONSHINE_TRACE_PLUGINS")
+    make_plugin_manager(load_entrypoints=False).score(Conversation(conversation_id="c-quiet"))
+    assert "c-quiet" not in capsys.readouterr().err
+
+
 def test_hook_emit_collects_rows_from_every_plugin():
     class Lane:
         @hookimpl
@@ -141,5 +216,5 @@ def test_hook_emit_collects_rows_from_every_plugin():
 
 
 def test_hook_sample_exports_are_collected(toy_plugin):
-    pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin)])
+    pm = make_plugin_manager(load_entrypoints=False, extra=[("toy", toy_plugin.plugin)])
     assert pm.sample_exports() == {"toy": [str(toy_plugin.SAMPLE)]}

@@ -5,7 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moonshine_core.errors import TokenizerError
-from moonshine_core.tokens import TokenCounter, default_encoding_file, load_encoding, verify_encoding_file
+from moonshine_core.records import Message, ToolCall, ToolResult
+from moonshine_core.tokens import (
+    TokenCounter,
+    TokenCounts,
+    counted_texts,
+    default_encoding_file,
+    load_encoding,
+    verify_encoding_file,
+)
 
 SAMPLES = ["", "hello world", "Ünïcödé ✓ 你好世界 مرحبا", "def f(x):\n    return x ** 2\n",
            "quoted <|endoftext|> and <|endofprompt|> stay text", "  \n\n\t trailing  ", "🙂" * 50,
@@ -52,3 +60,21 @@ def test_altered_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("MOONSHINE_TIKTOKEN_FILE", str(bad))
     with pytest.raises(TokenizerError, match="altered"):
         TokenCounter()
+
+
+def test_count_messages_counts_each_kind_of_each_message(tiktoken_reference):
+    messages = [
+        Message(message_id="a", role="assistant", text="the answer", reasoning="think first",
+                tool_calls=[ToolCall(name="search", arguments={"q": "x"}, call_id="1")],
+                tool_results=[ToolResult(content="found it", call_id="1")]),
+        Message(message_id="b", role="user", text="hello"),
+    ]
+    assert counted_texts(messages[0]) == {"text": "the answer", "reasoning": "think first",
+                                          "tool": 'search\n{"q":"x"}\nfound it'}
+
+    def count(text):
+        return len(tiktoken_reference.encode(text, disallowed_special=()))
+
+    expected = [TokenCounts(**{kind: count(text) for kind, text in counted_texts(m).items()}) for m in messages]
+    assert TokenCounter().count_messages(messages) == expected
+    assert expected[1] == TokenCounts(text=count("hello"))

@@ -1,4 +1,9 @@
-"""Lifecycle commands attach themselves to the ``cli`` group here (one module per stage)."""
+"""The lifecycle commands of ``moonshine``, attached to the group of :mod:`.group`.
+
+Each command imports the stage it runs inside its function, on purpose: for
+startup time, so that ``moonshine --help`` (and every command) loads only the
+code it uses, not the DB, tokenizer and plugin machinery of every stage.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,31 @@ import attrs
 import click
 
 from ..errors import MoonshineError, RefusedError
-from .main import Context, cli
+from ..workspace import Workspace
+from .group import Context, cli
+
+
+@cli.command("plugins")
+@click.pass_obj
+def plugins_command(obj: Context) -> None:
+    """List plugins: name, distribution, version, hooks, and load errors.
+
+    A plugin that failed to load is listed with its error and skipped; the
+    command still succeeds. MOONSHINE_LOAD_PLUGINS / MOONSHINE_BLOCK_PLUGINS
+    choose plugins by name, MOONSHINE_STRICT_PLUGINS=1 makes load errors fatal.
+    """
+    infos = obj.pm.plugin_infos()
+    data = [i.to_dict() for i in infos]
+    lines = []
+    for info in infos:
+        kind = "built-in" if info.builtin else "plugin"
+        head = f"{info.name} ({kind}, {info.distribution or '?'} {info.version or ''})".replace(" )", ")")
+        lines.append(head)
+        if info.error:
+            lines.append(f"  ERROR: {info.error}")
+        else:
+            lines.append(f"  hooks: {', '.join(info.hooks) or '-'}")
+    obj.emit(data, "\n".join(lines))
 
 
 @cli.command("info")
@@ -169,10 +198,12 @@ def merge_command(obj: Context, run_ids: tuple[str, ...]) -> None:
 
     Example: moonshine merge qwen_20260301_101500
     """
+    from ..gates.refusals import run_count_refusal
     from ..merge import merge_run
 
-    if len(run_ids) != 1:
-        raise RefusedError(f"one provider run per merge; {len(run_ids)} named ({', '.join(run_ids)})")
+    refusal = run_count_refusal(run_ids)
+    if refusal:
+        raise RefusedError(refusal)
     result = merge_run(obj.workspace(), run_ids[0])
     entry = result.entry
     lines = [f"{entry['action']} {entry['run_id']}"]
@@ -325,7 +356,6 @@ def demo_command(obj: Context, demo_dir: str | None) -> None:
     """
     from ..lifecycle import demo
     from ..status import describe
-    from ..workspace import Workspace
 
     root = demo_dir or obj.workspace_dir or "moonshine-demo"
     result = demo(Workspace.open(root), pm=obj.pm)

@@ -4,13 +4,16 @@
 >>> result = distill(workspace, lanes=["dpo", "conversational"], mix=True)
 >>> result.lanes["dpo"].rows
 
-Lanes are built-in plugins (``moonshine_core.builtin.lanes``) answering
-``moonshine_emit``; :func:`distill` runs them over the mash and writes
+Lanes are :class:`~moonshine_core.lane.Lane` objects registered through the
+``moonshine_lanes`` hook (the built-in four by ``moonshine_core.builtin.lanes``);
+:func:`distill` runs them over the mash and writes
 ``reports/distillations/<lane>/<run_id>/``. See docs/lanes.md.
 """
 
-from .context import LaneContext
+from ..lane import Lane, LaneContext
 from .features import load_lane
-from .pipeline import DistillError, DistillResult, LaneResult, distill, new_run_id
+from .pipeline import DistillResult, LaneResult, distill
+from .request import DistillError, new_run_id
 
-__all__ = ["distill", "DistillResult", "LaneResult", "DistillError", "LaneContext", "new_run_id", "load_lane"]
+__all__ = ["distill", "DistillResult", "LaneResult", "DistillError", "Lane", "LaneContext", "new_run_id",
+           "load_lane"]

@@ -11,14 +11,18 @@ pushback (corrections) after an answer. Exports carry no tool schemas, so
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
 import json
 import re
-from typing import Any
 
+from ..lane import Lane, LaneContext, lane_row
 from ..records import Conversation, Message, ToolResult
-from .context import LaneContext, lane_row
-from .messages import ConversionStats, Tree, convert, merge_same_role, result_failed
+from ..trees import ConversationTree
+from .converters import to_openai, to_sharegpt
+from .messages import ConversionStats, convert, merge_same_role, result_failed
 from .textsignals import has_pasted_error, is_correction
+from .validate import messages_problem
 
 LANE = "agentic_code"
 __all__ = ["emit", "result_failed", "is_test_call", "synthesize_tools"]
@@ -94,7 +98,7 @@ def _loop_detected(records: list[Message]) -> bool:
 
 
 def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
-    tree = Tree(conversation)
+    tree = ConversationTree(conversation)
     if not tree.active_path:
         return []
     records = tree.messages(tree.active_path)
@@ -194,3 +198,32 @@ def _result_for(records: list[Message], call_id: str | None) -> ToolResult | Non
             if result.call_id == call_id:
                 return result
     return None
+
+
+def validate(row: dict[str, Any]) -> str | None:
+    """The agentic shape: user first, assistant last, at least one tool call, ``tools`` as a JSON string."""
+    problem = messages_problem(row.get("messages"))
+    if problem:
+        return problem
+    msgs = row["messages"]
+    if msgs[0]["role"] not in ("system", "user") or msgs[-1]["role"] != "assistant":
+        return "must_start_user_end_assistant"
+    if not any(m["tool_calls"] for m in msgs):
+        return "no_tool_calls"
+    if not isinstance(row.get("tools"), str):
+        return "tools_not_json_string"
+    return None
+
+
+LANE_SPEC = Lane(
+    name=LANE,
+    title="Agentic code trajectories (messages + tools)",
+    payload_columns=("messages", "tools"),
+    emit=emit,
+    validate=validate,
+    quality=lambda row: {"resolved": 1.0, "unknown": 0.3}.get(row.get("outcome") or "", 0.0),
+    count_columns=("outcome", "reasoning_kind"),
+    converters={"openai": partial(to_openai, LANE), "sharegpt": partial(to_sharegpt, LANE)},
+    loading="from trl import SFTConfig, SFTTrainer\ntrainer = SFTTrainer(model=model, train_dataset=ds[\"train\"],\n"
+            "                     args=SFTConfig(output_dir=\"out\", assistant_only_loss=True))",
+)

@@ -9,18 +9,22 @@ with system/user and ends with assistant (distillation.md 4.6).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from ..lane import Lane, LaneContext, lane_row
 from ..records import Conversation
-from .context import LaneContext, lane_row
-from .messages import ConversionStats, Tree, convert, merge_same_role
+from ..trees import ConversationTree
+from .converters import to_openai, to_sharegpt
+from .messages import ConversionStats, convert, merge_same_role
 from .textsignals import identity_mentions, is_correction, is_refusal
+from .validate import alternates, messages_problem
 
 LANE = "conversational"
 
 
 def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
-    tree = Tree(conversation)
+    tree = ConversationTree(conversation)
     if not tree.active_path:
         return []
     records = tree.messages(tree.active_path)
@@ -82,3 +86,28 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
         "lane_flags": flags,
     }
     return [lane_row(LANE, conversation, source_ids, "active", {"messages": msgs}, columns)]
+
+
+def validate(row: dict[str, Any]) -> str | None:
+    """The conversational shape: alternating user/assistant turns ending on the assistant, no tool traffic."""
+    problem = messages_problem(row.get("messages"))
+    if problem:
+        return problem
+    if any(m["tool_calls"] or m["role"] == "tool" for m in row["messages"]):
+        return "tool_traffic_in_conversational"
+    if not alternates(row["messages"]):
+        return "roles_do_not_alternate"
+    return None
+
+
+LANE_SPEC = Lane(
+    name=LANE,
+    title="Conversational SFT (messages)",
+    payload_columns=("messages",),
+    emit=emit,
+    validate=validate,
+    count_columns=("reasoning_kind",),
+    converters={"openai": partial(to_openai, LANE), "sharegpt": partial(to_sharegpt, LANE)},
+    loading="from trl import SFTConfig, SFTTrainer\ntrainer = SFTTrainer(model=model, train_dataset=ds[\"train\"],\n"
+            "                     args=SFTConfig(output_dir=\"out\", assistant_only_loss=True))",
+)

@@ -101,15 +101,6 @@ def to_sharegpt(lane: str, row: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-#: Formats per lane, in the order they are written.
-CONVERTERS = {
-    "conversational": {"openai": to_openai, "sharegpt": to_sharegpt},
-    "agentic_code": {"openai": to_openai, "sharegpt": to_sharegpt},
-    "dpo": {"openai": to_openai, "sharegpt": to_sharegpt},
-    "grpo": {"openai": to_openai},
-}
-
-
 def from_sharegpt(row: dict[str, Any]) -> list[dict[str, Any]]:
     """Canonical role/content messages back from a ShareGPT row (text and tool calls; for round-trip tests)."""
     back = {v: k for k, v in SHAREGPT_ROLE.items()}

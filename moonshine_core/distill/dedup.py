@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from datasketch import MinHash, MinHashLSH
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 NEAR_DUP_THRESHOLD = 0.8
 NEAR_DUP_NUM_PERM = 128
@@ -43,6 +45,10 @@ def signature(text: str) -> MinHash | None:
     grams = shingles(text)
     if not grams:
         return None
+    # datasketch pulls in scipy (about half a second): imported when a distillation needs it, so
+    # that loading the built-in plugins (every command does) stays fast.
+    from datasketch import MinHash
+
     mh = MinHash(num_perm=NEAR_DUP_NUM_PERM, seed=1)
     mh.update_batch(sorted(grams))
     return mh
@@ -52,6 +58,8 @@ class NearDupIndex:
     """Collects one signature per conversation key, then clusters them."""
 
     def __init__(self, threshold: float = NEAR_DUP_THRESHOLD):
+        from datasketch import MinHashLSH   # see signature(): scipy only when distilling
+
         self.lsh = MinHashLSH(threshold=threshold, num_perm=NEAR_DUP_NUM_PERM)
         self.parent: dict[str, str] = {}
 

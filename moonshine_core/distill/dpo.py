@@ -14,7 +14,8 @@ same (prompt, chosen, rejected) only the strongest is kept:
 ``regeneration``
     Sibling answers without feedback: the one on the branch the user continued
     is chosen, each abandoned sibling a rejected (weak: people regenerate for
-    variety). From ``regeneration`` comparisons, else from the tree itself.
+    variety). From the ``regeneration`` comparisons provider plugins emit
+    (one definition for every provider: ``moonshine_core.trees.regeneration_forks``).
 ``correction``
     The weakest: the user pushed back on an answer (``no, that's wrong``, a
     pasted error) and accepted the next one. The later answer saw the
@@ -31,12 +32,17 @@ generation prompt).
 from __future__ import annotations
 
 from difflib import SequenceMatcher
+from functools import partial
 from typing import Any
 
+from ..lane import Lane, LaneContext, lane_row
 from ..records import Comparison, Conversation
-from .context import LaneContext, lane_row
-from .messages import ConversionStats, Tree, convert, is_visible_answer, merge_same_role, message
+from ..trees import ConversationTree
+from .agentic import synthesize_tools
+from .converters import to_openai, to_sharegpt
+from .messages import ConversionStats, convert, is_text_answer, merge_same_role, message
 from .textsignals import is_confirmation, is_correction, is_refusal
+from .validate import messages_problem
 
 LANE = "dpo"
 EXPLICIT_SOURCES = ("model_comparisons", "paragen", "side_by_side")
@@ -49,7 +55,7 @@ class _Builder:
     def __init__(self, conversation: Conversation, ctx: LaneContext):
         self.conversation = conversation
         self.ctx = ctx
-        self.tree = Tree(conversation)
+        self.tree = ConversationTree(conversation)
         self.rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.ratings = ctx.ratings()
 
@@ -143,19 +149,13 @@ class _Builder:
             **(extra or {}),
         }
         payload = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
-        if uses_tools:
-            from .agentic import synthesize_tools
-
-            payload["tools"] = synthesize_tools(prompt + chosen + rejected)
-        else:
-            payload["tools"] = None
+        payload["tools"] = synthesize_tools(prompt + chosen + rejected) if uses_tools else None
         source_ids = prompt_ids + list(chosen_ids) + list(rejected_ids)
         variant = f"pair:{chosen_ids[-1]}>{rejected_ids[-1]}" + (":rewritten" if prompt_override is not None else "")
         self.rows[key] = lane_row(LANE, self.conversation, source_ids, variant, payload, columns)
 
     # -- sources ----------------------------------------------------------------------
-    def from_comparisons(self) -> set[str]:
-        covered: set[str] = set()
+    def from_comparisons(self) -> None:
         for comp in sorted(self.ctx.comparisons, key=lambda c: c.comparison_id):
             if comp.metadata.get("discard") or (comp.rating or "").lower() in TIE_RATINGS:
                 continue
@@ -173,7 +173,6 @@ class _Builder:
                     rejected = self.answer(prompt_id, rejected_id) if rejected_id in self.tree.by_id else []
                     if chosen and rejected and chosen[-1] != rejected[-1]:
                         self.add(source, prompt_id, chosen, rejected, comparison=comp)
-                        covered.add(prompt_id)
             if len(self.rows) == before:
                 # The ids did not resolve in this tree; the comparison may still carry its texts.
                 for i, row in enumerate(inline_rows(comp) or []):
@@ -181,34 +180,34 @@ class _Builder:
                     key = (f"inline:{comp.comparison_id}", str(i), "")
                     self.rows[key] = lane_row(LANE, self.conversation, [comp.comparison_id], f"inline:{i}",
                                               payload, row)
-        return covered
 
-    def from_tree(self, covered: set[str]) -> None:
-        """Thumbs pairs and regenerations found by walking every prompt with several answers."""
-        for prompt in self.conversation.messages:
-            if prompt.role not in ("user", "tool"):
+    def from_thumbs(self) -> None:
+        """Thumbs pairs among the alternatives of each comparison: a thumbs-down answer is rejected
+        against a thumbs-up sibling, else against the one the user kept.
+
+        The alternatives are the comparisons' candidates (regenerations are found once, by the
+        provider plugin through ``moonshine_core.provider.regeneration_comparisons``), so this lane
+        never re-derives them from the tree.
+        """
+        for comp in sorted(self.ctx.comparisons, key=lambda c: c.comparison_id):
+            prompt_id = comp.prompt_message_id
+            if prompt_id is None or prompt_id not in self.tree.by_id:
+                prompt_id = _common_prompt(self.tree, comp.candidate_message_ids)
+            if prompt_id is None:
                 continue
-            answers = self.tree.turn_answers(prompt.message_id)
-            if len(answers) < 2:
+            chains = [chain for chain in (self.answer(prompt_id, c) for c in comp.candidate_message_ids
+                                          if c in self.tree.by_id) if chain]
+            if len(chains) < 2:
                 continue
-            ends = {tuple(a): _final_answer(self.tree, a) for a in answers}
-            rated = {tuple(a): self.ratings.get(ends[tuple(a)]) or _rating_in(self.ratings, a) for a in answers}
-            kept = [a for a in answers if any(i in self.tree.active for i in a)]
-            ups = [a for a in answers if rated[tuple(a)] == "up"]
-            downs = [a for a in answers if rated[tuple(a)] == "down"]
-            winners = ups or [a for a in kept if rated[tuple(a)] is None]
+            rated = [self.ratings.get(chain[-1]) or _rating_in(self.ratings, chain) for chain in chains]
+            kept = [i for i, chain in enumerate(chains) if any(m in self.tree.active for m in chain)]
+            ups = [i for i, r in enumerate(rated) if r == "up"]
+            downs = [i for i, r in enumerate(rated) if r == "down"]
+            winners = ups or [i for i in kept if rated[i] is None]
             for chosen in winners[:1]:
                 for rejected in downs:
-                    if rejected is not chosen:
-                        self.add("thumbs_pair", prompt.message_id, chosen, rejected)
-            if prompt.message_id in covered or not kept:
-                continue
-            chosen = kept[0]
-            if not _continued(self.tree, chosen):
-                continue   # the kept answer ends the conversation: nothing shows it was preferred
-            for rejected in answers:
-                if rejected is not chosen and not any(i in self.tree.active for i in rejected):
-                    self.add("regeneration", prompt.message_id, chosen, rejected)
+                    if rejected != chosen:
+                        self.add("thumbs_pair", prompt_id, chains[chosen], chains[rejected])
 
     def from_corrections(self) -> None:
         path = [m for m in self.tree.messages(self.tree.active_path)]
@@ -217,7 +216,7 @@ class _Builder:
             u1, a1, u2, a2 = visible[i:i + 4]
             if (u1.role, a1.role, u2.role, a2.role) != ("user", "assistant", "user", "assistant"):
                 continue
-            if not is_correction(u2.text) or not is_visible_answer(a2):
+            if not is_correction(u2.text) or not is_text_answer(a2):
                 continue
             after = visible[i + 4] if i + 4 < len(visible) else None
             accepted = (after is not None and after.role == "user" and not is_correction(after.text)) or \
@@ -244,18 +243,13 @@ def _rating_in(ratings: dict[str, str], ids: list[str]) -> str | None:
     return None
 
 
-def _final_answer(tree: Tree, chain: list[str]) -> str:
-    visible = [i for i in chain if is_visible_answer(tree.by_id[i])]
-    return visible[-1] if visible else chain[-1]
-
-
-def _continued(tree: Tree, chain: list[str]) -> bool:
+def _continued(tree: ConversationTree, chain: list[str]) -> bool:
     """True when the user wrote something after this answer (the branch was continued)."""
     last = chain[-1]
     return any(tree.by_id[k].role == "user" for k in tree.children.get(last, []))
 
 
-def _common_prompt(tree: Tree, ids: list[str]) -> str | None:
+def _common_prompt(tree: ConversationTree, ids: list[str]) -> str | None:
     """The deepest user/tool message that is an ancestor of every id."""
     paths = [tree.path(i) for i in ids if i in tree.by_id]
     if not paths:
@@ -280,8 +274,8 @@ def _answer_text(messages: list[dict]) -> str:
 
 def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
     builder = _Builder(conversation, ctx)
-    covered = builder.from_comparisons()
-    builder.from_tree(covered)
+    builder.from_comparisons()
+    builder.from_thumbs()
     builder.from_corrections()
     return [builder.rows[k] for k in sorted(builder.rows)]
 
@@ -336,3 +330,42 @@ def _inline(item: Any) -> dict:
     role = item.get("role") if item.get("role") in ("system", "user", "assistant", "tool") else "user"
     content = item.get("content")
     return message(role, content if isinstance(content, str) else "")
+
+
+def validate(row: dict[str, Any]) -> str | None:
+    """The DPO shape: a prompt ending on a user/tool turn, two different assistant-turn answers."""
+    for col in ("prompt", "chosen", "rejected"):
+        problem = messages_problem(row.get(col))
+        if problem:
+            return f"{col}_{problem}"
+    if row["prompt"][-1]["role"] not in ("user", "tool"):
+        return "prompt_must_end_on_user_or_tool"
+    for col in ("chosen", "rejected"):
+        if row[col][0]["role"] != "assistant" or row[col][-1]["role"] != "assistant":
+            return f"{col}_must_be_assistant_turn"
+    if row["chosen"] == row["rejected"]:
+        return "chosen_equals_rejected"
+    return None
+
+
+def unattached_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """Rows from a comparison whose conversation is not in the mash but which carries its texts."""
+    rows = inline_rows(comparison) or []
+    for i, row in enumerate(rows):
+        row.update({"source_message_ids": [comparison.comparison_id], "variant": f"inline:{i}"})
+    return rows
+
+
+LANE_SPEC = Lane(
+    name=LANE,
+    title="DPO preference pairs (prompt / chosen / rejected)",
+    payload_columns=("prompt", "chosen", "rejected", "tools"),
+    emit=emit,
+    validate=validate,
+    quality=lambda row: float(row.get("margin") or 0.0),
+    count_columns=("pair_source", "reasoning_kind"),
+    converters={"openai": partial(to_openai, LANE), "sharegpt": partial(to_sharegpt, LANE)},
+    loading="from trl import DPOConfig, DPOTrainer\ntrainer = DPOTrainer(model=model, args=DPOConfig(output_dir=\"out\"),\n"
+            "                     train_dataset=ds[\"train\"], processing_class=tokenizer)",
+    emit_unattached=unattached_rows,
+)

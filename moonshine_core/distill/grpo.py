@@ -20,15 +20,19 @@ Column names avoid the ones GRPOTrainer passes itself (:data:`RESERVED`).
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
 import json
 import re
-from typing import Any
 
+from ..lane import Lane, LaneContext, lane_row
 from ..records import Conversation, Message
+from ..trees import ConversationTree
 from .agentic import is_test_call, result_failed
-from .context import LaneContext, lane_row
-from .messages import ConversionStats, Tree, convert, is_visible_answer, merge_same_role
+from .converters import to_openai
+from .messages import ConversionStats, convert, is_text_answer, merge_same_role
 from .textsignals import is_confirmation, is_correction
+from .validate import messages_problem
 
 LANE = "grpo"
 #: Names GRPOTrainer passes to reward functions itself, or treats specially (distillation.md 1.1.5).
@@ -86,7 +90,7 @@ def _language(tool_name: str, message: Message, code: str) -> str:
 
 class _Builder:
     def __init__(self, conversation: Conversation, ctx: LaneContext):
-        self.conversation, self.ctx, self.tree = conversation, ctx, Tree(conversation)
+        self.conversation, self.ctx, self.tree = conversation, ctx, ConversationTree(conversation)
         self.rows: list[dict[str, Any]] = []
 
     def prompt(self, prompt_id: str) -> tuple[list[str], list[dict]]:
@@ -117,7 +121,7 @@ class _Builder:
         for prompt in self.conversation.messages:
             if prompt.role != "user" or prompt.hidden or not prompt.text.strip():
                 continue
-            for chain in self.tree.turn_answers(prompt.message_id):
+            for chain in self.tree.turn_paths(prompt.message_id, is_text_answer):
                 self._code_task(prompt, chain)
 
     def _code_task(self, prompt: Message, chain: list[str]) -> None:
@@ -141,7 +145,7 @@ class _Builder:
         if result_failed(last_result):
             return   # the turn ended on a failing run: no verified reference
         code = _code_of(last_call.arguments) or ""
-        final = [m for m in records if is_visible_answer(m)]
+        final = [m for m in records if is_text_answer(m)]
         language = _language(last_call.name, last_msg, code)
         test = is_test_call(last_call.arguments)
         info = {"kind": "execution_trace", "language": language, "tool": last_call.name,
@@ -162,12 +166,12 @@ class _Builder:
         for prompt in self.conversation.messages:
             if prompt.role != "user" or prompt.hidden or not prompt.text.strip():
                 continue
-            chains = self.tree.turn_answers(prompt.message_id)
+            chains = self.tree.turn_paths(prompt.message_id, is_text_answer)
             answers: list[tuple[list[str], Message, str]] = []
             for chain in chains:
                 if any(m.tool_calls for m in self.tree.messages(chain)):
                     continue   # tool turns are code tasks
-                final = [m for m in self.tree.messages(chain) if is_visible_answer(m)]
+                final = [m for m in self.tree.messages(chain) if is_text_answer(m)]
                 if not final:
                     continue
                 answer = extract_final_answer(final[-1].text)
@@ -215,3 +219,33 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
     builder.answer_tasks()
     rows = {r["variant"]: r for r in builder.rows}
     return [rows[k] for k in sorted(rows)]
+
+
+def validate(row: dict[str, Any]) -> str | None:
+    """The GRPO shape: a prompt ending on a user turn, something checkable, no reserved column."""
+    problem = messages_problem(row.get("prompt"))
+    if problem:
+        return f"prompt_{problem}"
+    if row["prompt"][-1]["role"] != "user":
+        return "prompt_must_end_on_user"
+    clash = sorted(RESERVED & set(row))
+    if clash:
+        return f"reserved_column_{clash[0]}"
+    if not (row.get("solution") or row.get("verification_info")):
+        return "no_checkable_signal"
+    return None
+
+
+LANE_SPEC = Lane(
+    name=LANE,
+    title="GRPO prompts with verifiable reward data",
+    payload_columns=("prompt", "solution", "verification_info", "ground_truth"),
+    emit=emit,
+    validate=validate,
+    quality=lambda row: 1.0 if row.get("answer_source") in ("execution", "user_confirmed") else 0.5,
+    count_columns=("task", "answer_source"),
+    converters={"openai": partial(to_openai, LANE)},
+    loading="from trl import GRPOConfig, GRPOTrainer\n# reward functions receive every column (task, solution, "
+            "verification_info, ...) as keyword arguments\ntrainer = GRPOTrainer(model=model, reward_funcs=[my_reward],\n"
+            "                      args=GRPOConfig(output_dir=\"out\"), train_dataset=ds[\"train\"])",
+)

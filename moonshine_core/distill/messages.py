@@ -22,7 +22,6 @@ import attrs
 
 from ..ids import canonical_json
 from ..records import Conversation, Message, ToolResult
-from ..trees import path_to_root
 
 MESSAGE_KEYS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id", "name")
 REASONING_POLICIES = ("drop", "keep_raw")
@@ -77,67 +76,6 @@ class ConversionStats:
         return "none"
 
 
-class Tree:
-    """Read-only helpers over one conversation tree."""
-
-    def __init__(self, conversation: Conversation):
-        self.conversation = conversation
-        self.by_id: dict[str, Message] = {m.message_id: m for m in conversation.messages}
-        self.children: dict[str | None, list[str]] = {}
-        for m in conversation.messages:
-            parent = m.parent_id if m.parent_id in self.by_id else None
-            self.children.setdefault(parent, []).append(m.message_id)
-        leaf = conversation.current_leaf_id
-        self.active_path: list[str] = path_to_root(conversation.messages, leaf) if leaf in self.by_id else []
-        self.active: set[str] = set(self.active_path)
-
-    def path(self, message_id: str) -> list[str]:
-        """Ids from the root down to ``message_id``."""
-        return path_to_root(self.conversation.messages, message_id)
-
-    def messages(self, ids: Sequence[str]) -> list[Message]:
-        return [self.by_id[i] for i in ids if i in self.by_id]
-
-    def turn_end(self, message_id: str) -> list[str]:
-        """Ids below ``message_id`` that complete its turn: follow children until the next user message.
-
-        The active child is preferred, then the last child (the newest
-        retry); hidden plumbing, reasoning and tool nodes are walked through.
-        """
-        out: list[str] = []
-        node = message_id
-        seen = {node}
-        while True:
-            kids = [k for k in self.children.get(node, []) if self.by_id[k].role != "user"]
-            if not kids:
-                return out
-            active = [k for k in kids if k in self.active]
-            node = active[0] if active else kids[-1]
-            if node in seen:
-                return out
-            seen.add(node)
-            out.append(node)
-
-    def turn_answers(self, prompt_id: str) -> list[list[str]]:
-        """Every distinct answer to the user/tool message ``prompt_id``: id chains from its child down
-        to the end of the turn, one per path that does not pass another user message. Chains that end
-        without a visible assistant text are left out."""
-        chains: list[list[str]] = []
-
-        def walk(node: str, chain: list[str]) -> None:
-            kids = [k for k in self.children.get(node, []) if self.by_id[k].role != "user"]
-            if not kids:
-                if any(is_visible_answer(self.by_id[i]) for i in chain):
-                    chains.append(chain)
-                return
-            for kid in kids:
-                if kid not in chain and len(chain) < 200:
-                    walk(kid, chain + [kid])
-
-        walk(prompt_id, [])
-        return chains
-
-
 _FAIL_STATUS = ("error", "fail", "exception", "timeout", "timed_out", "killed", "cancel")
 _OK_STATUS = ("success", "ok", "succeeded", "completed", "done")
 
@@ -157,8 +95,8 @@ def result_failed(result: ToolResult) -> bool | None:
     return None
 
 
-def is_visible_answer(m: Message) -> bool:
-    """An assistant message the user saw with some text in it."""
+def is_text_answer(m: Message) -> bool:
+    """An assistant message the user saw with some text in it (what a training row can hold)."""
     return m.role == "assistant" and not m.hidden and bool(m.text.strip())
 
 

@@ -14,28 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonio import write_json_atomic, write_text_atomic
-from .converters import CONVERTERS
+from ..lane import Lane
+from .provenance import ROW_SCHEMA_VERSION
 
 MANIFEST_SCHEMA_VERSION = "1"
-
-LANE_TITLES = {
-    "dpo": "DPO preference pairs (prompt / chosen / rejected)",
-    "grpo": "GRPO prompts with verifiable reward data",
-    "agentic_code": "Agentic code trajectories (messages + tools)",
-    "conversational": "Conversational SFT (messages)",
-}
-LANE_LOADING = {
-    "dpo": "from trl import DPOConfig, DPOTrainer\ntrainer = DPOTrainer(model=model, args=DPOConfig(output_dir=\"out\"),\n"
-           "                     train_dataset=ds[\"train\"], processing_class=tokenizer)",
-    "grpo": "from trl import GRPOConfig, GRPOTrainer\n# reward functions receive every column (task, solution, "
-            "verification_info, ...) as keyword arguments\ntrainer = GRPOTrainer(model=model, reward_funcs=[my_reward],\n"
-            "                      args=GRPOConfig(output_dir=\"out\"), train_dataset=ds[\"train\"])",
-    "agentic_code": "from trl import SFTConfig, SFTTrainer\ntrainer = SFTTrainer(model=model, train_dataset=ds[\"train\"],\n"
-                    "                     args=SFTConfig(output_dir=\"out\", assistant_only_loss=True))",
-    "conversational": "from trl import SFTConfig, SFTTrainer\ntrainer = SFTTrainer(model=model, train_dataset=ds[\"train\"],\n"
-                      "                     args=SFTConfig(output_dir=\"out\", assistant_only_loss=True))",
-}
-
 
 def dumps_row(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -52,7 +34,7 @@ def file_sha256(path: Path) -> str:
 class LaneWriter:
     """Streams rows into ``<split>.<group>.jsonl`` files and their converted copies."""
 
-    def __init__(self, lane: str, folder: Path):
+    def __init__(self, lane: Lane, folder: Path):
         self.lane = lane
         self.folder = folder
         self.handles: dict[str, Any] = {}
@@ -70,8 +52,8 @@ class LaneWriter:
         name = f"{row['split']}.{group}.jsonl"
         self._handle(name).write(dumps_row(row) + "\n")
         self.rows[name] += 1
-        for fmt, convert in CONVERTERS.get(self.lane, {}).items():
-            converted = convert(self.lane, row)
+        for fmt, convert in self.lane.converters.items():
+            converted = convert(row)
             if converted is None:
                 self.skipped_conversions[fmt] += 1
                 continue
@@ -102,9 +84,9 @@ def _table(counter: dict[str, Any], head: tuple[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_card(folder: Path, manifest: dict[str, Any]) -> None:
+def write_card(folder: Path, manifest: dict[str, Any], lane_spec: Lane) -> None:
     """The dataset card: what the rows are, where they came from, how to load them, what was left out."""
-    lane = manifest["lane"]
+    lane = lane_spec.name
     counts = manifest["counts"]
     data_files = sorted(f for f in manifest["files"] if "/" not in f)
     # Mixed-provider training only through the balanced mix; otherwise show one provider's files.
@@ -113,11 +95,10 @@ def write_card(folder: Path, manifest: dict[str, Any]) -> None:
     group = "mix" if "mix" in groups else (max(sorted(by_provider), key=lambda p: by_provider[p])
                                            if by_provider else "<provider>")
     train, eval_ = f"train.{group}.jsonl", f"eval.{group}.jsonl"
-    lane_key = {"dpo": "by_pair_source", "grpo": "by_task", "agentic_code": "by_outcome",
-                "conversational": "by_reasoning_kind"}[lane] if lane in LANE_TITLES else None
+    lane_key = f"by_{lane_spec.count_columns[0]}" if lane_spec.count_columns else None
     parts = [
         f"# Moonshine {lane} dataset\n",
-        f"{LANE_TITLES.get(lane, lane)}, distilled from a Moonshine mash of chat exports.\n",
+        f"{lane_spec.title}, distilled from a Moonshine mash of chat exports.\n",
         f"- rows: {counts['rows']} (train {counts['by_split'].get('train', 0)}, "
         f"eval {counts['by_split'].get('eval', 0)})",
         f"- row schema version: {manifest['row_schema_version']}; mash content sha256: "
@@ -140,7 +121,7 @@ def write_card(folder: Path, manifest: dict[str, Any]) -> None:
         "## Loading\n",
         "```python\nfrom datasets import load_dataset\n"
         f"ds = load_dataset(\"json\", data_files={{\"train\": \"{train}\", \"eval\": \"{eval_}\"}})\n"
-        f"{LANE_LOADING.get(lane, '')}\n```\n",
+        f"{lane_spec.loading}\n```\n",
         "Files are `<split>.<provider>.jsonl` (one provider each) and, with `--mix`, `<split>.mix.jsonl` "
         "(the balanced mixed-provider set; its rows also appear in the provider files). A split file is "
         "absent when no conversation fell in it.",
@@ -155,3 +136,24 @@ def write_card(folder: Path, manifest: dict[str, Any]) -> None:
         "training on their outputs: the `provider` column lets you filter.\n",
     ]
     write_text_atomic(folder / "README.md", "\n".join(parts))
+
+
+def lane_manifest(lane: Lane, *, mash_hash: str, settings: dict[str, Any], generator: str,
+                  counts: dict[str, Any], left_out: dict[str, int], writer: LaneWriter,
+                  files: dict[str, dict[str, Any]], features: dict[str, Any],
+                  mix_report: dict[str, Any] | None) -> dict[str, Any]:
+    """``manifest.json`` of one lane folder (every key sorted; no time, no run id)."""
+    return {
+        "manifest_schema_version": MANIFEST_SCHEMA_VERSION,
+        "row_schema_version": ROW_SCHEMA_VERSION,
+        "lane": lane.name,
+        "mash_content_sha256": mash_hash,
+        "settings": settings,
+        "signals_generator": json.loads(generator),
+        "counts": counts,
+        "left_out": dict(sorted(left_out.items())),
+        "converter_skips": dict(sorted(writer.skipped_conversions.items())),
+        "files": files,
+        "features": features,
+        "mix": mix_report,
+    }

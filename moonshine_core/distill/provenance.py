@@ -13,21 +13,13 @@ import re
 import unicodedata
 from typing import Any
 
+from .. import __version__
 from ..ids import SEP, canonical_json
+from .dedup import NEAR_DUP_NUM_PERM, NEAR_DUP_SHINGLE, NEAR_DUP_THRESHOLD
 from .textsignals import SIGNALS_VERSION, Redactor
 
 #: Version of the row schemas in docs/lanes.md; part of every record_uid.
 ROW_SCHEMA_VERSION = "1"
-
-#: The TRL / reward columns of each lane: what is redacted and hashed.
-PAYLOAD_COLUMNS: dict[str, tuple[str, ...]] = {
-    "dpo": ("prompt", "chosen", "rejected", "tools"),
-    "grpo": ("prompt", "solution", "verification_info", "ground_truth"),
-    "agentic_code": ("messages", "tools"),
-    "conversational": ("messages",),
-}
-#: Payload columns of rows from lanes the core does not know.
-DEFAULT_PAYLOAD = ("messages", "prompt", "chosen", "rejected", "completion", "tools")
 
 _TRAILING_WS = re.compile(r"[ \t]+$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -89,9 +81,6 @@ def _redact_json_string(text: str, redactor: Redactor) -> str:
 
 def signals_generator(extra: dict[str, Any] | None = None) -> str:
     """JSON naming the tools, versions and thresholds that produced a row's signals (Magpie-style)."""
-    from .. import __version__
-    from .dedup import NEAR_DUP_NUM_PERM, NEAR_DUP_SHINGLE, NEAR_DUP_THRESHOLD
-
     data = {"moonshine_core": __version__, "textsignals": SIGNALS_VERSION,
             "near_dup": {"library": "datasketch", "num_perm": NEAR_DUP_NUM_PERM,
                          "threshold": NEAR_DUP_THRESHOLD, "shingle": NEAR_DUP_SHINGLE},

@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RefusedError, StoreError
-from ..mash import backup_copy, mash_sha256
+from ..ledger import refresh_main_ledger
+from ..mash import mash_sha256
+from ..mergelog import append_entry, entries
 from ..sources import file_sha256
 from ..store import Store
 from ..store.db import connect
+from ..store.files import backup_copy
 from ..store.schema import RECORD_TABLES
 from ..timeutil import utc_now_iso
 from ..workspace import Workspace
-from .history import append_entry, entries
 
 
 def bootstrap(ws: Workspace, source: str | os.PathLike[str]) -> dict[str, Any]:
@@ -26,8 +28,6 @@ def bootstrap(ws: Workspace, source: str | os.PathLike[str]) -> dict[str, Any]:
     and the main ledger. Refused when the workspace already has a mash with
     rows or any merge history.
     """
-    from .run import refresh_main_ledger
-
     source = Path(source).resolve()
     if not source.is_file():
         raise RefusedError(f"{source}: no such database file")

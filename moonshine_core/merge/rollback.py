@@ -6,10 +6,11 @@ from typing import Any
 
 from ..archive import snapshot_record
 from ..errors import RefusedError
+from ..ledger import refresh_main_ledger
 from ..mash import mash_sha256, restore
+from ..mergelog import append_entry, merge_log
 from ..timeutil import utc_now_iso
 from ..workspace import Workspace
-from .history import append_entry, merges_in_force
 
 
 def rollback_run(ws: Workspace, run_id: str) -> dict[str, Any]:
@@ -20,11 +21,9 @@ def rollback_run(ws: Workspace, run_id: str) -> dict[str, Any]:
     rollback is recorded in the merge manifest and the main ledger refreshed.
     Rolling back an earlier merge is refused: later merges were built on it.
     """
-    from .run import refresh_main_ledger
-
     ws.find_run(run_id)
     with ws.lock():
-        in_force = merges_in_force(ws)
+        in_force = merge_log(ws).in_force
         if not in_force or in_force[-1]["action"] != "merge":
             raise RefusedError("there is no merge to roll back" if not in_force else
                                f"the latest change to the mash is a {in_force[-1]['action']}, not a merge")

@@ -6,22 +6,18 @@ from typing import Any
 
 import attrs
 
-from ..archive import snapshot_record, verify_archive
 from ..errors import RefusedError
-from ..gates import contamination_gate, evaluate_gates, failed
-from ..ledger import main_ledger
-from ..jsonio import write_json_atomic
-from ..mash import ensure_mash, mash_sha256, settle
+from ..gates import contamination_refusal, evaluate_gates, failed, merge_refusal, remerge_refusal
+from ..ledger import refresh_main_ledger
+from ..mash import ensure_mash, mash_sha256
+from ..mergelog import append_entry, update_last_entry
 from ..runs import run_state
-from ..sources import file_sha256
 from ..store.db import close as close_db
 from ..store.db import connect
-from ..timeutil import utc_now_iso
-from ..tokens import default_encoding_file
-from ..workspace import Workspace
-from .history import append_entry, update_last_entry
-from .order import order_violation
+from ..store.files import settle
 from ..store.transfer import upsert_run
+from ..timeutil import utc_now_iso
+from ..workspace import Workspace
 
 
 @attrs.define(kw_only=True)
@@ -36,53 +32,14 @@ class MergeResult:
         return failed(self.gates)
 
 
-def refresh_main_ledger(ws: Workspace) -> dict[str, Any]:
-    """Rewrite ``reports/main/token_ledger.main.json`` from the mash."""
-    conn = connect(ws.mash_path, readonly=True)
-    try:
-        ledger = main_ledger(conn, ws.settings.tiktoken_file or str(default_encoding_file()))
-    finally:
-        conn.close()
-    write_json_atomic(ws.main_ledger_path, ledger)
-    return ledger
-
-
-def merge_refusal(ws: Workspace, provider: str, run_id: str) -> str | None:
-    """Why ``run_id`` may not merge now (``None`` when it may). Changes nothing."""
-    state = run_state(ws, provider, run_id)
-    if not state.manifest:
-        return f"run {run_id} has no manifest.json; it is not a complete run"
-    if not state.raw_gates_passed:
-        names = ", ".join(n for n, g in state.manifest.get("gates_raw", {}).items() if not g.get("passed"))
-        return f"run {run_id} failed its raw gates ({names or 'none recorded'}); it cannot merge"
-    problems = verify_archive(ws, provider, run_id)
-    if problems:
-        return problems[0]
-    snap = snapshot_record(ws, run_id)
-    path = ws.premerge_snapshot_path(run_id)
-    if snap is None or not path.exists():
-        return f"the premerge snapshot of {run_id} is missing (run `moonshine archive {run_id}`)"
-    if file_sha256(path) != snap["sha256"]:
-        return f"the premerge snapshot of {run_id} is altered (sha256 differs from the recorded one)"
-    if not state.merged:
-        current = mash_sha256(ws)
-        if current != snap["sha256"]:
-            return (f"the mash changed since the premerge snapshot of {run_id} was taken; "
-                    f"run `moonshine archive {run_id}` again to take a fresh one")
-        violation = order_violation(ws, provider)
-        if violation:
-            return violation
-    return None
-
-
 def merge_run(ws: Workspace, run_id: str) -> MergeResult:
     """Merge ``run_id`` into the mash (insert new, update changed and not older, skip the rest).
 
     Refuses, changing nothing, when the run is not archived, its premerge
     snapshot is missing or stale, its raw gates failed, or the merge order
-    lock forbids it. Merging an already merged run again is allowed and must
-    change nothing (it is recorded as a ``remerge``). After the merge the five
-    gates are evaluated and recorded.
+    lock forbids it (:mod:`moonshine_core.gates.refusals`). Merging an already
+    merged run again is allowed and must change nothing (it is recorded as a
+    ``remerge``). After the merge the five gates are evaluated and recorded.
     """
     provider = ws.find_run(run_id)
     with ws.lock():
@@ -94,24 +51,18 @@ def merge_run(ws: Workspace, run_id: str) -> MergeResult:
         ensure_mash(ws)
         state = run_state(ws, provider, run_id)
         run_db = ws.run_db_path(provider, run_id)
-        pre_conn = connect(run_db, readonly=True)
-        try:
-            contamination = contamination_gate(ws, {"run": pre_conn})
-        finally:
-            pre_conn.close()
-        if contamination["status"] != "pass":
-            raise RefusedError(f"run {run_id} carries contaminated or disallowed rows: "
-                               f"{contamination['evidence']['contaminated_rows']}")
+        refusal = contamination_refusal(ws, run_id, run_db)
+        if refusal:
+            raise RefusedError(refusal)
         before = mash_sha256(ws)
         started = utc_now_iso()
         mash = connect(ws.mash_path)
         try:
             with mash:
                 counts = upsert_run(mash, run_db)
-                changed = sum(c.inserted + c.updated for c in counts.values())
-                if state.merged and changed:
-                    raise RefusedError(f"run {run_id} is already merged, yet merging it again would change "
-                                       f"{changed} rows; archive it again for a fresh snapshot first")
+                refusal = remerge_refusal(run_id, state.merged, sum(c.inserted + c.updated for c in counts.values()))
+                if refusal:
+                    raise RefusedError(refusal)
         finally:
             close_db(mash)
         after = mash_sha256(ws)

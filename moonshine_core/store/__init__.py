@@ -15,7 +15,10 @@ from typing import Any
 import apsw
 import attrs
 
+from ..ids import canonical_json
+from ..ids import conversation_uid as _conversation_uid  # write_scores' argument takes the plain name
 from ..records import Comparison, Conversation, Feedback, SideRecord
+from ..tokens import TokenCounts
 from .db import close as _close
 from .db import connect, migrate_db, schema_version
 from .rows import (
@@ -29,6 +32,7 @@ from .rows import (
     side_from_row,
     side_row,
 )
+from .reports import providers as _providers
 from .schema import PROVENANCE_COLUMNS, RECORD_TABLES, SCHEMA_VERSION
 
 __all__ = ["Store", "Counts", "Provenance", "connect", "migrate_db", "schema_version", "SCHEMA_VERSION",
@@ -125,11 +129,10 @@ class Store:
                 f"ON CONFLICT(run_id) DO UPDATE SET {sets}", tuple(run[c] for c in cols))
 
     def write(self, records: Iterable[Any], prov: Provenance,
-              tokens: dict[str, dict[str, tuple[int, int, int]]] | None = None) -> dict[str, Counts]:
+              tokens: dict[str, dict[str, TokenCounts]] | None = None) -> dict[str, Counts]:
         """Upsert a batch of records in one transaction; returns counts per table.
 
-        ``tokens`` maps conversation id to that conversation's per-message
-        ``(text, reasoning, tool)`` token counts.
+        ``tokens`` maps conversation id to its messages' token counts by message id.
         """
         tables: dict[str, list[dict]] = {t: [] for t in RECORD_TABLES}
         for record in records:
@@ -151,8 +154,6 @@ class Store:
         return counts
 
     def write_scores(self, conversation_uid: str, scores: Iterable[Any]) -> None:
-        from ..ids import canonical_json
-
         rows = [(conversation_uid, s.name, s.value, canonical_json(s.flags), canonical_json(s.detail))
                 for s in scores]
         with self.conn:
@@ -177,7 +178,7 @@ class Store:
         return self.conn.execute(f"SELECT count(*) FROM {table} WHERE provider = ?", (provider,)).get
 
     def providers(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT provider FROM conversations ORDER BY provider")]
+        return _providers(self.conn)
 
     def iter_conversations(self, provider: str | None = None) -> Iterator[tuple[dict, Conversation]]:
         """``(conversation row, Conversation)`` pairs in a deterministic order (provider, conversation id)."""
@@ -189,9 +190,7 @@ class Store:
             yield row, conversation_from_rows(row, messages)
 
     def get_conversation(self, provider: str, conversation_id: str) -> Conversation | None:
-        from ..ids import conversation_uid
-
-        uid = conversation_uid(provider, conversation_id)
+        uid = _conversation_uid(provider, conversation_id)
         rows = list(self.rows("SELECT * FROM conversations WHERE record_uid = ?", (uid,)))
         if not rows:
             return None

@@ -30,7 +30,10 @@ from ..records import (
     ToolCall,
     ToolResult,
 )
+from ..tokens import TokenCounts
 from ..trees import path_to_root
+
+_NO_TOKENS = TokenCounts()
 
 
 @attrs.frozen(kw_only=True)
@@ -68,24 +71,6 @@ def content_of(record: Any) -> dict[str, Any]:
     return data
 
 
-def tool_text(message: Message) -> str:
-    """The text of a message's tool traffic as counted in the ledger's ``tool`` kind.
-
-    Each call contributes its name and its arguments (text as is, structures
-    as canonical JSON); each result its content; joined by newlines.
-    """
-    parts: list[str] = []
-    for call in message.tool_calls:
-        args = call.arguments
-        parts.append(call.name)
-        if args is not None:
-            parts.append(args if isinstance(args, str) else canonical_json(args))
-    for result in message.tool_results:
-        if result.content:
-            parts.append(result.content)
-    return "\n".join(parts)
-
-
 def message_depths(conversation: Conversation) -> dict[str, int]:
     parent_of = {m.message_id: m.parent_id for m in conversation.messages}
     depths: dict[str, int] = {}
@@ -102,10 +87,10 @@ def message_depths(conversation: Conversation) -> dict[str, int]:
 
 
 def conversation_rows(conversation: Conversation, prov: Provenance,
-                      tokens: dict[str, tuple[int, int, int]] | None = None) -> dict[str, list[dict]]:
+                      tokens: dict[str, TokenCounts] | None = None) -> dict[str, list[dict]]:
     """Rows for ``conversations``, ``messages`` and ``tool_events``.
 
-    ``tokens`` maps message id to ``(text, reasoning, tool)`` token counts.
+    ``tokens`` maps message id to its token counts (zero for a message it lacks).
     """
     provider, cid = prov.provider, conversation.conversation_id
     cuid = conversation_uid(provider, cid)
@@ -121,7 +106,7 @@ def conversation_rows(conversation: Conversation, prov: Provenance,
         content = content_of(message)
         mhash = content_sha256(content)
         message_hashes.append(mhash)
-        t_text, t_reason, t_tool = (tokens or {}).get(message.message_id, (0, 0, 0))
+        counts = (tokens or {}).get(message.message_id, _NO_TOKENS)
         when = message.updated_at if message.updated_at is not None else message.created_at
         if when is not None and (latest is None or when > latest):
             latest = when
@@ -144,7 +129,7 @@ def conversation_rows(conversation: Conversation, prov: Provenance,
             "created_at": message.created_at, "updated_at": message.updated_at,
             "status": message.status, "metadata_json": canonical_json(message.metadata),
             "usage_json": _j(message.usage), "raw_json": _raw_j(message.raw),
-            "tokens_text": t_text, "tokens_reasoning": t_reason, "tokens_tool": t_tool,
+            "tokens_text": counts.text, "tokens_reasoning": counts.reasoning, "tokens_tool": counts.tool,
         })
         events.extend(_tool_event_rows(message, muid, cuid, cid, base, when))
     _pair_tool_events(events)

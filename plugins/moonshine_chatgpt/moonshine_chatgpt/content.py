@@ -1,8 +1,8 @@
 """One ChatGPT message object -> one canonical :class:`Message`.
 
 ``content.content_type`` decides where the text lives and what it means
-(format notes section 5); author role, recipient and channel decide whether
-the user saw it (section 6). Every field is optional: 2026 "slim" messages miss
+(docs/formats/chatgpt.md §6); author role, recipient and channel decide whether
+the user saw it (§7). Every field is optional: 2026 "slim" messages miss
 ``status``, ``weight``, ``recipient`` and even ``metadata``, and get the
 documented defaults (recorded in ``metadata['defaults_applied']``). Unknown
 content types and part types are kept raw and named in the returned
@@ -16,12 +16,13 @@ from typing import Any
 
 import attrs
 
+from moonshine_core.provider import as_dict, as_id, as_int, as_list, as_text
 from moonshine_core.records import Attachment, Message, ToolCall, ToolResult
 from moonshine_core.timeutil import to_epoch
 
 from .text import clean_text
 
-#: Defaults of fields that 2026 slim exports drop (format notes section 0, item 6).
+#: Defaults of fields that 2026 slim exports drop (docs/formats/chatgpt.md §5.3).
 DEFAULT_RECIPIENT = "all"
 DEFAULT_WEIGHT = 1.0
 DEFAULT_STATUS = "finished_successfully"
@@ -40,7 +41,7 @@ KNOWN_MESSAGE_KEYS = frozenset({
     "id", "author", "create_time", "update_time", "content", "status", "end_turn", "weight", "metadata",
     "recipient", "channel",
 })
-#: Channels the user sees; any other value is hidden (format notes section 4).
+#: Channels the user sees; any other value is hidden (docs/formats/chatgpt.md §7).
 VISIBLE_CHANNELS = (None, "final", "commentary")
 _IMAGE_PART = "image_asset_pointer"
 _AUDIO_PARTS = ("audio_asset_pointer",)
@@ -62,46 +63,30 @@ class _Extract:
     unknown: list[str] = attrs.field(factory=list)
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _attachment_from_part(part: dict) -> list[Attachment]:
     """Asset pointers in ``parts`` become attachment references (the bytes stay in the zip)."""
     kind = part.get("content_type")
     if kind == _IMAGE_PART:
-        meta = _dict(part.get("metadata"))
-        dalle = _dict(meta.get("dalle"))
-        return [Attachment(kind="image", pointer=_str(part.get("asset_pointer")),
-                           size_bytes=_int(part.get("size_bytes")),
-                           extracted_text=_str(dalle.get("prompt")), raw=part)]
+        meta = as_dict(part.get("metadata"))
+        dalle = as_dict(meta.get("dalle"))
+        return [Attachment(kind="image", pointer=as_text(part.get("asset_pointer")),
+                           size_bytes=as_int(part.get("size_bytes")),
+                           extracted_text=as_text(dalle.get("prompt")), raw=part)]
     if kind in _AUDIO_PARTS:
-        fmt = _str(part.get("format"))
-        return [Attachment(kind="audio", pointer=_str(part.get("asset_pointer")),
+        fmt = as_text(part.get("format"))
+        return [Attachment(kind="audio", pointer=as_text(part.get("asset_pointer")),
                            mime_type=f"audio/{fmt}" if fmt else None,
-                           size_bytes=_int(part.get("size_bytes")), raw=part)]
+                           size_bytes=as_int(part.get("size_bytes")), raw=part)]
     if kind in _VIDEO_PARTS:
-        return [Attachment(kind="video", pointer=_str(part.get("asset_pointer")),
-                           size_bytes=_int(part.get("size_bytes")), raw=part)]
+        return [Attachment(kind="video", pointer=as_text(part.get("asset_pointer")),
+                           size_bytes=as_int(part.get("size_bytes")), raw=part)]
     if kind == "real_time_user_audio_video_asset_pointer":
         found: list[Attachment] = []
         for key in ("audio_asset_pointer", "video_container_asset_pointer"):
             inner = part.get(key)
             if isinstance(inner, dict):
                 found.extend(_attachment_from_part(inner))
-        for frame in _list(part.get("frames_asset_pointers")):
+        for frame in as_list(part.get("frames_asset_pointers")):
             if isinstance(frame, dict):
                 found.extend(_attachment_from_part(frame))
         return found
@@ -124,10 +109,10 @@ def _read_parts(parts: Any, out: _Extract) -> None:
         if isinstance(part, str):
             pieces.append(part)
         elif isinstance(part, dict):
-            kind = part.get("content_type") if isinstance(part.get("content_type"), str) else None
+            kind = as_text(part.get("content_type"))
             if kind == "audio_transcription":
                 # Voice mode: the user's words exist only here.
-                text = _str(part.get("text"))
+                text = as_text(part.get("text"))
                 if text:
                     pieces.append(text)
             elif kind in _ATTACHMENT_PART_TYPES:
@@ -144,8 +129,8 @@ def _thoughts_text(thoughts: Any) -> str:
     for thought in thoughts if isinstance(thoughts, list) else []:
         if not isinstance(thought, dict):
             continue
-        summary = _str(thought.get("summary")) or ""
-        body = _str(thought.get("content")) or ""
+        summary = as_text(thought.get("summary")) or ""
+        body = as_text(thought.get("content")) or ""
         block = "\n".join(x for x in (summary, body) if x)
         if block:
             blocks.append(block)
@@ -154,7 +139,7 @@ def _thoughts_text(thoughts: Any) -> str:
 
 def _aggregate_status(aggregate: dict) -> tuple[str | None, bool | None]:
     """Code-interpreter run status and whether it failed (``None`` when it does not say)."""
-    status = _str(aggregate.get("status"))
+    status = as_text(aggregate.get("status"))
     if status == "success":
         error: bool | None = False
     elif status in _CODE_INTERPRETER_ERRORS or aggregate.get("timeout_triggered") is True:
@@ -168,9 +153,9 @@ def _aggregate_status(aggregate: dict) -> tuple[str | None, bool | None]:
 
 def _aggregate_images(aggregate: dict) -> list[Attachment]:
     found = []
-    for item in _list(aggregate.get("messages")):
+    for item in as_list(aggregate.get("messages")):
         if isinstance(item, dict) and item.get("message_type") == "image":
-            found.append(Attachment(kind="image", pointer=_str(item.get("image_url")), raw=item))
+            found.append(Attachment(kind="image", pointer=as_text(item.get("image_url")), raw=item))
     return found
 
 
@@ -183,25 +168,25 @@ def extract_content(content: dict, metadata: dict) -> _Extract:
     if ctype in ("text", "multimodal_text"):
         _read_parts(content.get("parts"), out)
     elif ctype in ("code", "tether_browsing_code"):
-        out.text = _str(content.get("text")) or _str(content.get("code")) or ""
+        out.text = as_text(content.get("text")) or as_text(content.get("code")) or ""
     elif ctype == "execution_output":
-        out.text = _str(content.get("text")) or ""
-        aggregate = _dict(metadata.get("aggregate_result"))
+        out.text = as_text(content.get("text")) or ""
+        aggregate = as_dict(metadata.get("aggregate_result"))
         if aggregate:
             out.structured = aggregate
             out.result_status, out.result_error = _aggregate_status(aggregate)
             out.attachments.extend(_aggregate_images(aggregate))
     elif ctype == "tether_browsing_display":
-        out.text = _str(content.get("result")) or _str(content.get("summary")) or ""
+        out.text = as_text(content.get("result")) or as_text(content.get("summary")) or ""
         out.structured = {k: content.get(k) for k in ("summary", "assets", "tether_id") if content.get(k) is not None}
     elif ctype in ("tether_quote", "sonic_webpage"):
-        out.text = _str(content.get("text")) or _str(content.get("snippet")) or ""
+        out.text = as_text(content.get("text")) or as_text(content.get("snippet")) or ""
         out.structured = {k: content.get(k) for k in ("url", "domain", "title", "pub_timestamp")
                           if content.get(k) is not None}
     elif ctype == "system_error":
-        out.text = _str(content.get("text")) or ""
+        out.text = as_text(content.get("text")) or ""
         out.result_error = True
-        out.result_status = _str(content.get("name"))
+        out.result_status = as_text(content.get("name"))
     elif ctype == "computer_output":
         shot = content.get("screenshot")
         if isinstance(shot, dict):
@@ -209,17 +194,17 @@ def extract_content(content: dict, metadata: dict) -> _Extract:
         out.structured = {k: content.get(k) for k in ("computer_id", "state", "is_ephemeral", "tether_id")
                           if content.get(k) is not None}
     elif ctype == "citable_code_output":
-        out.text = _str(content.get("output_str")) or ""
+        out.text = as_text(content.get("output_str")) or ""
     elif ctype == "thoughts":
         out.reasoning = _thoughts_text(content.get("thoughts"))
     elif ctype == "reasoning_recap":
         out.text = ""
     elif ctype == "user_editable_context":
-        out.text = "\n\n".join(x for x in (_str(content.get("user_profile")), _str(content.get("user_instructions")))
+        out.text = "\n\n".join(x for x in (as_text(content.get("user_profile")), as_text(content.get("user_instructions")))
                                if x)
         out.system_context = True
     elif ctype == "model_editable_context":
-        out.text = _str(content.get("model_set_context")) or ""
+        out.text = as_text(content.get("model_set_context")) or ""
         out.system_context = True
     elif ctype == "system_content":
         out.text = "\n".join(str(content[k]) for k in ("model_identity_desc", "conversation_start_date",
@@ -231,20 +216,20 @@ def extract_content(content: dict, metadata: dict) -> _Extract:
         if isinstance(content.get("parts"), list):
             _read_parts(content.get("parts"), out)
         else:
-            out.text = _str(content.get("text")) or ""
+            out.text = as_text(content.get("text")) or ""
     return out
 
 
 def _file_attachments(metadata: dict) -> list[Attachment]:
     """Uploaded files listed in ``metadata.attachments`` (their text is not in the export)."""
     found = []
-    for item in _list(metadata.get("attachments")):
+    for item in as_list(metadata.get("attachments")):
         if not isinstance(item, dict):
             continue
-        mime = _str(item.get("mime_type")) or _str(item.get("mimeType"))
+        mime = as_text(item.get("mime_type")) or as_text(item.get("mimeType"))
         kind = "image" if mime and mime.startswith("image/") else "file"
-        found.append(Attachment(kind=kind, name=_str(item.get("name")), pointer=_str(item.get("id")),
-                                mime_type=mime, size_bytes=_int(item.get("size")), raw=item))
+        found.append(Attachment(kind=kind, name=as_text(item.get("name")), pointer=as_text(item.get("id")),
+                                mime_type=mime, size_bytes=as_int(item.get("size")), raw=item))
     return found
 
 
@@ -278,13 +263,13 @@ def _tool_arguments(text: str, content_type: Any) -> Any:
 
 
 def _custom_instruction_text(metadata: dict) -> str:
-    data = _dict(metadata.get("user_context_message_data"))
-    return "\n\n".join(x for x in (_str(data.get("about_user_message")), _str(data.get("about_model_message"))) if x)
+    data = as_dict(metadata.get("user_context_message_data"))
+    return "\n\n".join(x for x in (as_text(data.get("about_user_message")), as_text(data.get("about_model_message"))) if x)
 
 
 def _model_of(metadata: dict) -> str | None:
     for key in ("model_slug", "resolved_model_slug"):
-        value = _str(metadata.get(key))
+        value = as_text(metadata.get(key))
         if value:
             return value
     return None
@@ -308,8 +293,8 @@ def build_message(node_id: str, parent_id: str | None, msg: Any) -> tuple[Messag
         if author is not None:
             unknown.append(f"author_type:{type(author).__name__}")
         author = {}
-    role = _str(author.get("role")) or "unknown"
-    author_name = _str(author.get("name"))
+    role = as_text(author.get("role")) or "unknown"
+    author_name = as_text(author.get("name"))
     defaults = []
     metadata = msg.get("metadata")
     if not isinstance(metadata, dict):
@@ -319,18 +304,18 @@ def build_message(node_id: str, parent_id: str | None, msg: Any) -> tuple[Messag
     content = msg.get("content")
     if not isinstance(content, dict):
         unknown.append(f"content_shape:{type(content).__name__}")
-        content = {"content_type": None, "text": content if isinstance(content, str) else None}
-    ctype = content.get("content_type") if isinstance(content.get("content_type"), str) else None
+        content = {"content_type": None, "text": as_text(content)}
+    ctype = as_text(content.get("content_type"))
     if "recipient" not in msg:
         defaults.append("recipient")
-    recipient = _str(msg.get("recipient")) or DEFAULT_RECIPIENT
+    recipient = as_text(msg.get("recipient")) or DEFAULT_RECIPIENT
     if "weight" not in msg:
         defaults.append("weight")
     weight = msg.get("weight") if isinstance(msg.get("weight"), (int, float)) else DEFAULT_WEIGHT
     if "status" not in msg:
         defaults.append("status")
-    status = _str(msg.get("status")) or DEFAULT_STATUS
-    channel = msg.get("channel") if isinstance(msg.get("channel"), str) else None
+    status = as_text(msg.get("status")) or DEFAULT_STATUS
+    channel = as_text(msg.get("channel"))
 
     ex = extract_content(content, metadata)
     unknown.extend(ex.unknown)
@@ -386,15 +371,15 @@ def build_message(node_id: str, parent_id: str | None, msg: Any) -> tuple[Messag
         hidden_reason = "empty"
 
     model = _model_of(metadata) if role != "user" else None
+    object_id = as_id(msg.get("id"))
     meta: dict[str, Any] = {"recipient": recipient, "weight": weight}
     for key, value in (("channel", channel), ("end_turn", msg.get("end_turn")),
-                       ("message_type", _str(metadata.get("message_type"))),
-                       ("finish_reason", _str(_dict(metadata.get("finish_details")).get("type"))),
-                       ("paragen_variant_choice", _str(metadata.get("paragen_variant_choice"))),
+                       ("message_type", as_text(metadata.get("message_type"))),
+                       ("finish_reason", as_text(as_dict(metadata.get("finish_details")).get("type"))),
+                       ("paragen_variant_choice", as_text(metadata.get("paragen_variant_choice"))),
                        ("paragen_variants_info", metadata.get("paragen_variants_info")),
-                       ("language", _str(content.get("language")) if ctype == "code" else None),
-                       ("message_object_id", msg.get("id") if isinstance(msg.get("id"), str) and msg.get("id") != node_id
-                        else None)):
+                       ("language", as_text(content.get("language")) if ctype == "code" else None),
+                       ("message_object_id", object_id if object_id != node_id else None)):
         if value is not None:
             meta[key] = value
     if defaults:

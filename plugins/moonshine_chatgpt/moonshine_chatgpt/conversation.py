@@ -1,6 +1,6 @@
 """One raw ChatGPT conversation -> a :class:`Conversation` tree plus its in-tree comparisons.
 
-Tree rules (format notes section 3):
+Tree rules (docs/formats/chatgpt.md §4.1-4.2, §11):
 
 - children are rebuilt from ``parent`` pointers (2026 exports drop
   ``children``); ``children`` lists are used only for a node that has no
@@ -14,28 +14,31 @@ Tree rules (format notes section 3):
   ancestor when that node has no message); when it is missing the latest leaf
   is taken and ``active_branch_inferred`` is set.
 
-Preference signal found in the tree (section 3): ``paragen_variant_choice``
-("Which response do you prefer?") becomes ``Comparison(source="paragen")``;
-other prompts with two or more alternative answers become
-``Comparison(source="regeneration")``. Alternatives are found by looking
-through hidden system nodes, reasoning and tool traffic down to each final
-visible assistant answer of the turn.
+Preference signal found in the tree (docs/formats/chatgpt.md §4.3-4.4): ``paragen_variant_choice``
+("Which response do you prefer?") becomes ``Comparison(source="paragen")``,
+its candidates being the alternatives of the regeneration fork the choice
+belongs to; every other fork where the user asked again becomes
+``Comparison(source="regeneration")`` by the core's one rule
+(:func:`moonshine_core.provider.regeneration_comparisons`: hidden system
+nodes, reasoning and tool traffic are looked through down to each
+alternative's final visible answer).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 from moonshine_core.errors import NormalizeError
+from moonshine_core.provider import MappingTree, as_id, as_str, as_text, regeneration_comparisons, unknown_keys
 from moonshine_core.records import Comparison, Conversation, Message, Record
 from moonshine_core.timeutil import to_epoch
-from moonshine_core.trees import choose_active_leaf, path_to_root, repair_tree
+from moonshine_core.trees import (ConversationTree, RegenerationFork, choose_active_leaf, is_visible_answer,
+                                  regeneration_forks, repair_tree)
 
 from .content import build_message
 
-#: Conversation keys seen in exports 2023-2026 (format notes section 2); others are reported.
+#: Conversation keys seen in exports 2023-2026 (docs/formats/chatgpt.md §3); others are reported.
 KNOWN_CONVERSATION_KEYS = frozenset({
     "id", "conversation_id", "title", "create_time", "update_time", "mapping", "current_node",
     "moderation_results", "plugin_ids", "conversation_template_id", "gizmo_id", "gizmo_type",
@@ -52,13 +55,7 @@ _METADATA_KEYS = ("gizmo_id", "gizmo_type", "conversation_template_id", "is_arch
 
 def conversation_id_of(data: dict) -> str | None:
     """``conversation_id`` (2023-09+) or ``id`` (every era)."""
-    for key in ("conversation_id", "id"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-    return None
+    return as_id(data.get("conversation_id")) or as_id(data.get("id"))
 
 
 def era_of(data: dict, mapping: dict) -> str:
@@ -76,52 +73,9 @@ def era_of(data: dict, mapping: dict) -> str:
     return "2023-2025"
 
 
-def _parents(mapping: dict, unknown: list[str]) -> dict[str, str | None]:
-    parent_of: dict[str, str | None] = {}
-    from_children: dict[str, str] = {}
-    for key, node in mapping.items():
-        if isinstance(node, dict) and isinstance(node.get("children"), list):
-            for child in node["children"]:
-                if isinstance(child, str):
-                    from_children.setdefault(child, key)
-    for key, node in mapping.items():
-        if not isinstance(node, dict):
-            parent_of[key] = None
-            continue
-        if "parent" not in node:
-            parent_of[key] = from_children.get(key)
-            continue
-        parent = node.get("parent")
-        if parent is not None and not isinstance(parent, str):
-            unknown.append(f"parent_type:{type(parent).__name__}")
-            parent = None
-        parent_of[key] = parent
-    return parent_of
-
-
-def _has_message(mapping: dict, key: str) -> bool:
-    node = mapping.get(key)
-    return isinstance(node, dict) and node.get("message") is not None
-
-
-def _message_ancestor(start: str | None, mapping: dict, parent_of: dict[str, str | None]) -> tuple[str | None, list[str]]:
-    """Nearest node from ``start`` upwards that has a message; also the message-less nodes passed.
-
-    A parent id missing from the mapping is returned as is (``repair_tree``
-    records and drops it); a loop of message-less nodes ends the walk.
-    """
-    skipped: list[str] = []
-    seen: set[str] = set()
-    node = start
-    while node is not None:
-        if node not in mapping or _has_message(mapping, node):
-            return node, skipped
-        if node in seen:
-            return None, skipped
-        seen.add(node)
-        skipped.append(node)
-        node = parent_of.get(node)
-    return None, skipped
+def _carries_message(node: dict) -> bool:
+    """ChatGPT's rule: any non-null ``message`` makes a message (a malformed one is kept as such)."""
+    return node.get("message") is not None
 
 
 def _tree_order(messages: list[Message]) -> list[Message]:
@@ -159,35 +113,28 @@ def build_conversation(data: Any, *, variant: str | None = None) -> tuple[Conver
     if not isinstance(mapping, dict):
         raise NormalizeError(f"conversation {conversation_id}: mapping is "
                              f"{'missing' if mapping is None else type(mapping).__name__}, not an object")
-    unknown: list[str] = [f"conversation_field:{k}" for k in data if k not in KNOWN_CONVERSATION_KEYS]
-    parent_of = _parents(mapping, unknown)
+    tree = MappingTree(mapping, has_message=_carries_message)
+    unknown: list[str] = unknown_keys(data, KNOWN_CONVERSATION_KEYS, "conversation_field") + tree.unknown
+    for node in tree.nodes.values():
+        unknown.extend(unknown_keys(node, KNOWN_NODE_KEYS, "node_field"))
     messages: list[Message] = []
-    raw_count = 0
-    for key, node in mapping.items():
-        if not isinstance(node, dict):
-            unknown.append(f"node_type:{type(node).__name__}")
-            continue
-        unknown.extend(f"node_field:{k}" for k in node if k not in KNOWN_NODE_KEYS)
-        if node.get("message") is None:
-            continue
-        raw_count += 1
-        parent, skipped = _message_ancestor(parent_of.get(key), mapping, parent_of)
+    for key, node in tree.message_nodes():
+        parent, passed = tree.message_parent(key)
         message, shapes = build_message(key, parent, node["message"])
         unknown.extend(shapes)
-        # The root placeholder is always skipped; only other message-less hops are worth recording.
-        passed = [s for s in skipped if parent_of.get(s) is not None]
         if passed:
             message.metadata["linked_past"] = passed
         messages.append(message)
+    raw_count = len(tree.nodes) - tree.plumbing_count()
 
     repairs = repair_tree(messages)
     messages = _tree_order(messages)
-    pointer = data.get("current_node") if isinstance(data.get("current_node"), str) else None
-    if pointer is not None and pointer in mapping and not _has_message(mapping, pointer):
-        pointer, _ = _message_ancestor(pointer, mapping, parent_of)
+    pointer = as_id(data.get("current_node"))
+    if pointer is not None and pointer in tree.nodes and not tree.has_message(pointer):
+        pointer, _ = tree.nearest_message(pointer)
     leaf, inferred = choose_active_leaf(messages, pointer)
 
-    default_model = data.get("default_model_slug") if isinstance(data.get("default_model_slug"), str) else None
+    default_model = as_str(data.get("default_model_slug"))
     seen_models = Counter(m.model for m in messages if m.model and m.role == "assistant")
     conversation_model = default_model or (seen_models.most_common(1)[0][0] if seen_models else None)
     for message in messages:
@@ -203,7 +150,7 @@ def build_conversation(data: Any, *, variant: str | None = None) -> tuple[Conver
     conversation = Conversation(
         conversation_id=conversation_id,
         messages=messages,
-        title=data.get("title") if isinstance(data.get("title"), str) else None,
+        title=as_text(data.get("title")),
         created_at=to_epoch(data.get("create_time")),
         updated_at=to_epoch(data.get("update_time")),
         model=conversation_model,
@@ -215,29 +162,19 @@ def build_conversation(data: Any, *, variant: str | None = None) -> tuple[Conver
         metadata=metadata,
         raw=data,
     )
-    _link_reasoning(conversation)
-    _pair_tool_results(conversation)
-    return conversation, tree_comparisons(conversation)
+    links = ConversationTree(conversation)
+    _link_reasoning(links)
+    _pair_tool_results(links)
+    return conversation, tree_comparisons(conversation, links)
 
 
 # -- derived links -----------------------------------------------------------------
 
 
-def _by_id(messages: Sequence[Message]) -> dict[str, Message]:
-    return {m.message_id: m for m in messages}
-
-
-def _children(messages: Sequence[Message]) -> dict[str | None, list[str]]:
-    children: dict[str | None, list[str]] = {}
-    for message in messages:
-        children.setdefault(message.parent_id, []).append(message.message_id)
-    return children
-
-
-def _pair_tool_results(conversation: Conversation) -> None:
+def _pair_tool_results(tree: ConversationTree) -> None:
     """Point each tool result at the call it answers: the nearest tool-calling ancestor in the turn."""
-    by_id = _by_id(conversation.messages)
-    for message in conversation.messages:
+    by_id = tree.by_id
+    for message in tree.conversation.messages:
         if not message.tool_results:
             continue
         node, steps = message.parent_id, 0
@@ -252,11 +189,11 @@ def _pair_tool_results(conversation: Conversation) -> None:
             node, steps = ancestor.parent_id, steps + 1
 
 
-def _link_reasoning(conversation: Conversation) -> None:
+def _link_reasoning(tree: ConversationTree) -> None:
     """Name, on each visible answer, the reasoning (``thoughts``) nodes of its turn that precede it."""
-    by_id = _by_id(conversation.messages)
-    for message in conversation.messages:
-        if not is_answer(message):
+    by_id = tree.by_id
+    for message in tree.conversation.messages:
+        if not is_visible_answer(message):
             continue
         found: list[str] = []
         node = message.parent_id
@@ -264,7 +201,7 @@ def _link_reasoning(conversation: Conversation) -> None:
         while node is not None and node in by_id and node not in seen:
             seen.add(node)
             ancestor = by_id[node]
-            if ancestor.role == "user" or is_answer(ancestor):
+            if ancestor.role == "user" or is_visible_answer(ancestor):
                 break
             if ancestor.reasoning:
                 found.append(ancestor.message_id)
@@ -273,97 +210,53 @@ def _link_reasoning(conversation: Conversation) -> None:
             message.metadata["reasoning_message_ids"] = list(reversed(found))
 
 
-def is_answer(message: Message) -> bool:
-    """A visible assistant message with something to show."""
-    return message.role == "assistant" and not message.hidden and bool(message.text.strip() or message.attachments)
-
-
-def turn_answers(prompt_id: str, children: dict[str | None, list[str]], by_id: dict[str, Message]) -> list[str]:
-    """Final visible assistant answers reachable from a prompt without crossing another user message.
-
-    One per alternative: an answer counts when no visible answer follows it in
-    its own branch of the turn (so commentary + final, or a continuation,
-    count once). Hidden system nodes, reasoning and tool traffic are looked
-    through.
-    """
-    order: list[str] = []
-    stack = list(reversed(children.get(prompt_id, [])))
-    seen: set[str] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen or node not in by_id or by_id[node].role == "user":
-            continue
-        seen.add(node)
-        order.append(node)
-        stack.extend(reversed(children.get(node, [])))
-    below: dict[str, bool] = {}
-    for node in reversed(order):
-        below[node] = any(
-            child in below and (below[child] or is_answer(by_id[child])) for child in children.get(node, []))
-    return [node for node in order if is_answer(by_id[node]) and not below[node]]
-
-
-def answer_below(start_id: str, conversation: Conversation, active: set[str] | None = None) -> str | None:
-    """The final visible answer of the turn branch that starts at ``start_id``.
-
-    Used to resolve comparison ids (which name the first message of a
-    response) to the answer a lane needs. At a fork the branch on the active
-    path wins, else the latest-created one.
-    """
-    by_id = _by_id(conversation.messages)
-    if start_id not in by_id:
-        return None
-    children = _children(conversation.messages)
-    if active is None:
-        active = set(path_to_root(conversation.messages, conversation.current_leaf_id or ""))
-    node: str | None = start_id
-    best = start_id if is_answer(by_id[start_id]) else None
-    seen: set[str] = set()
-    while node is not None and node not in seen:
-        seen.add(node)
-        options = [c for c in children.get(node, []) if by_id[c].role != "user"]
-        if not options:
-            break
-        on_path = [c for c in options if c in active]
-        node = on_path[0] if on_path else max(options, key=lambda c: (by_id[c].created_at or 0.0))
-        if is_answer(by_id[node]):
-            best = node
-    return best
-
-
-def prompt_of(message_id: str, conversation: Conversation) -> str | None:
+def prompt_of(tree: ConversationTree, message_id: str) -> str | None:
     """The nearest user message at or above ``message_id``."""
-    by_id = _by_id(conversation.messages)
-    node: str | None = message_id
-    seen: set[str] = set()
-    while node is not None and node in by_id and node not in seen:
-        seen.add(node)
-        if by_id[node].role == "user":
-            return node
-        node = by_id[node].parent_id
-    return None
+    return next((i for i in reversed(tree.path(message_id)) if tree.by_id[i].role == "user"), None)
 
 
-def tree_comparisons(conversation: Conversation) -> list[Comparison]:
-    """``paragen`` choices and ``regeneration`` sibling answers found in the tree."""
-    by_id = _by_id(conversation.messages)
-    children = _children(conversation.messages)
-    active = set(path_to_root(conversation.messages, conversation.current_leaf_id or ""))
+# -- comparisons found in the tree ---------------------------------------------------
+
+
+def _paragen_fork(tree: ConversationTree, forks: dict[str, RegenerationFork], prompt: str,
+                  choice: str) -> RegenerationFork | None:
+    """The fork the paragen variants hang from: the first one from the prompt down to the chosen variant."""
+    path = tree.path(choice)
+    if prompt in path:
+        for node in path[path.index(prompt):-1]:
+            if node in forks:
+                return forks[node]
+    return forks.get(prompt)
+
+
+def paragen_comparisons(conversation: Conversation, tree: ConversationTree) -> tuple[list[Comparison], set[str]]:
+    """``paragen`` choices, and the messages whose regeneration fork they already cover.
+
+    The candidates are the alternatives of the regeneration fork the choice
+    belongs to (:func:`moonshine_core.trees.regeneration_forks`); the chosen
+    answer is the one whose branch contains the chosen id, whatever
+    ``current_node`` says.
+    """
     cid = conversation.conversation_id
     found: list[Comparison] = []
-    paragen_prompts: set[str] = set()
+    prompts: set[str] = set()
+    covered: set[str] = set()
+    forks: dict[str, RegenerationFork] | None = None
     for message in conversation.messages:
-        choice = message.metadata.get("paragen_variant_choice")
-        if not isinstance(choice, str):
+        choice = as_id(message.metadata.get("paragen_variant_choice"))
+        if choice is None:
             continue
-        prompt = message.message_id if message.role == "user" else prompt_of(message.message_id, conversation)
-        if prompt is None or prompt in paragen_prompts:
+        prompt = prompt_of(tree, message.message_id)
+        if prompt is None or prompt in prompts:
             continue
-        paragen_prompts.add(prompt)
-        answers = turn_answers(prompt, children, by_id)
-        chosen = [a for a in answers if choice in path_to_root(conversation.messages, a)]
-        if not chosen:
-            chosen = [choice]
+        prompts.add(prompt)
+        if forks is None:
+            forks = {f.prompt_id: f for f in regeneration_forks(conversation, tree=tree)}
+        fork = _paragen_fork(tree, forks, prompt, choice)
+        answers = list(fork.answers) if fork is not None else []
+        # A prompt with a paragen choice gets no second, regeneration record.
+        covered.update([prompt, fork.prompt_id] if fork is not None else [prompt])
+        chosen = [a for a in answers if choice in tree.path(a)] or [choice]
         found.append(Comparison(
             comparison_id=f"paragen:{cid}:{prompt}",
             source="paragen",
@@ -376,27 +269,16 @@ def tree_comparisons(conversation: Conversation) -> list[Comparison]:
             rating="chosen",
             metadata={"paragen_variant_choice": choice,
                       "paragen_variants_info": message.metadata.get("paragen_variants_info"),
-                      "choice_on_active_branch": choice in active},
+                      "choice_on_active_branch": choice in tree.active},
         ))
-    for message in conversation.messages:
-        if message.role != "user" or message.message_id in paragen_prompts:
-            continue
-        answers = turn_answers(message.message_id, children, by_id)
-        if len(answers) < 2:
-            continue
-        chosen = [a for a in answers if a in active]
-        found.append(Comparison(
-            comparison_id=f"regen:{cid}:{message.message_id}",
-            source="regeneration",
-            conversation_id=cid,
-            prompt_message_id=message.message_id,
-            candidate_message_ids=answers,
-            chosen_message_ids=chosen,
-            rejected_message_ids=[a for a in answers if a not in chosen],
-            chosen_is_inferred=True,
-            created_at=max((by_id[a].created_at for a in answers if by_id[a].created_at is not None), default=None),
-        ))
-    return found
+    return found, covered
+
+
+def tree_comparisons(conversation: Conversation, tree: ConversationTree | None = None) -> list[Comparison]:
+    """``paragen`` choices, then one ``regeneration`` comparison per other fork where the user asked again."""
+    tree = tree or ConversationTree(conversation)
+    paragen, covered = paragen_comparisons(conversation, tree)
+    return paragen + regeneration_comparisons(conversation, skip_prompts=covered, tree=tree)
 
 
 def normalize_conversation(data: Any, *, variant: str | None = None) -> list[Record]:

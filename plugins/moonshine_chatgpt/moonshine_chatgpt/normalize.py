@@ -1,14 +1,15 @@
 """``moonshine_normalize`` for ChatGPT: dispatch one raw record to its normaliser.
 
-Only :class:`~moonshine_core.errors.NormalizeError` leaves :func:`normalize`:
-the normalisers tolerate odd shapes where they can, and any programming-level
-surprise caused by a malformed record (a wrong type deep inside) is reported
-as a NormalizeError naming the record instead of stopping the run.
+The normalisers tolerate odd shapes where they can and raise
+:class:`~moonshine_core.errors.NormalizeError` for a record they cannot use;
+any other exception (a shape nobody foresaw) is turned into a NormalizeError
+naming the record by :class:`~moonshine_core.provider.ProviderPlugin`.
 """
 
 from __future__ import annotations
 
 from moonshine_core.errors import NormalizeError
+from moonshine_core.provider import as_dict
 from moonshine_core.records import RawRecord, Record
 
 from .conversation import normalize_conversation
@@ -17,19 +18,13 @@ from .signals import normalize_comparison, normalize_feedback, normalize_side
 
 def normalize(raw: RawRecord) -> list[Record]:
     """Canonical records for one raw record (see the module docstring for errors)."""
-    where = f"{raw.member or 'export'}#{raw.index}"
-    context = raw.context if isinstance(raw.context, dict) else {}
-    try:
-        if raw.kind == "conversation":
-            return normalize_conversation(raw.data, variant=raw.variant)
-        if raw.kind == "feedback":
-            return list(normalize_feedback(raw.data, context))
-        if raw.kind == "comparison":
-            return list(normalize_comparison(raw.data, context))
-        if raw.kind == "side":
-            return list(normalize_side(raw.data, context))
-    except NormalizeError as exc:
-        raise NormalizeError(f"{where}: {exc}") from exc
-    except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError) as exc:
-        raise NormalizeError(f"{where}: malformed {raw.kind} record ({type(exc).__name__}: {exc})") from exc
-    raise NormalizeError(f"{where}: unknown raw record kind {raw.kind!r}")
+    context = as_dict(raw.context)
+    if raw.kind == "conversation":
+        return normalize_conversation(raw.data, variant=raw.variant)
+    if raw.kind == "feedback":
+        return list(normalize_feedback(raw.data, context))
+    if raw.kind == "comparison":
+        return list(normalize_comparison(raw.data, context))
+    if raw.kind == "side":
+        return list(normalize_side(raw.data, context))
+    raise NormalizeError(f"unknown raw record kind {raw.kind!r}")

@@ -8,7 +8,7 @@ Order and memory (the hook contract: constant memory, conversations first):
    to learn each conversation's id, ``update_time`` and node count. The same
    conversation can appear in two shards, two files or twice in one file:
    the copy with the newer ``update_time`` wins, then the one with more nodes,
-   then the later one (format notes section 0, item 8);
+   then the later one (docs/formats/chatgpt.md §11.3);
 3. conversations are streamed one at a time and yielded; while one is in hand,
    the ids from step 1 found in its tree are resolved (conversation id, node
    id, the prompt and the final answer of that branch) into a small index;
@@ -27,12 +27,13 @@ import attrs
 import ijson
 
 from moonshine_core.errors import NormalizeError, ParseError
+from moonshine_core.provider import as_dict, as_id, as_list
 from moonshine_core.records import RawRecord
 from moonshine_core.sources import ExportSource
 from moonshine_core.timeutil import to_epoch
-from moonshine_core.trees import path_to_root
+from moonshine_core.trees import ConversationTree, final_answer
 
-from .conversation import answer_below, build_conversation, conversation_id_of, prompt_of
+from .conversation import build_conversation, conversation_id_of, prompt_of
 from .layout import Layout, Member, discover
 from .signals import comparison_shape
 
@@ -78,18 +79,14 @@ def _ids_in_side_record(kind: str, record: Any) -> list[str]:
             ids = [record.get("message_id"), record.get("original_message_id"), record.get("new_message_id")]
         elif shape in ("A", "B"):
             inner = record["content"] if shape == "B" else record
-            inp = inner.get("input") if isinstance(inner.get("input"), dict) else {}
-            out = inner.get("output") if isinstance(inner.get("output"), dict) else {}
-            convo = inp.get("prompt_convo") if isinstance(inp.get("prompt_convo"), dict) else {}
-            step2 = out.get("feedback_step_2") if isinstance(out.get("feedback_step_2"), dict) else {}
-            prompt = convo.get("messages") if isinstance(convo.get("messages"), list) else []
-            if prompt and isinstance(prompt[-1], dict):
-                ids.append(prompt[-1].get("id"))
+            convo = as_dict(as_dict(inner.get("input")).get("prompt_convo"))
+            step2 = as_dict(as_dict(inner.get("output")).get("feedback_step_2"))
+            prompt = as_list(convo.get("messages"))
+            if prompt:
+                ids.append(as_dict(prompt[-1]).get("id"))
             for turn in (step2.get("original_turn"), step2.get("new_turn")):
-                for message in turn if isinstance(turn, list) else []:
-                    if isinstance(message, dict):
-                        ids.append(message.get("id"))
-    return [i for i in ids if isinstance(i, str) and i]
+                ids.extend(as_dict(message).get("id") for message in as_list(turn))
+    return [i for i in map(as_id, ids) if i is not None]
 
 
 @attrs.define
@@ -160,9 +157,8 @@ def _scan(source: ExportSource, member: Member) -> Iterator[tuple[int, str | Non
                         if current is None and event != "start_array":
                             yield index, None, None, 0
                     elif event == "end_map" and current is not None:
-                        cid = current.get("cid") if isinstance(current.get("cid"), str) else current.get("id")
-                        yield index, cid if isinstance(cid, str) else None, to_epoch(current.get("ut")), \
-                            current["nodes"]
+                        cid = as_id(current.get("cid")) or as_id(current.get("id"))
+                        yield index, cid, to_epoch(current.get("ut")), current["nodes"]
                         current = None
                     elif event == "end_array":
                         yield index, None, None, 0
@@ -206,9 +202,9 @@ def _resolve(item: Any, wanted: set[str], resolved: dict[str, dict[str, Any]]) -
     for key, node in item["mapping"].items():
         if key in wanted:
             hits[key] = key
-        message = node.get("message") if isinstance(node, dict) else None
-        if isinstance(message, dict) and isinstance(message.get("id"), str) and message["id"] in wanted:
-            hits[message["id"]] = key
+        message_object_id = as_id(as_dict(as_dict(node).get("message")).get("id"))
+        if message_object_id in wanted:
+            hits[message_object_id] = key
     if not hits:
         return
     try:
@@ -218,17 +214,17 @@ def _resolve(item: Any, wanted: set[str], resolved: dict[str, dict[str, Any]]) -
         for wanted_id, node_id in hits.items():
             resolved[wanted_id] = {"conversation_id": conversation_id, "message_id": node_id}
         return
-    by_id = {m.message_id: m for m in conversation.messages}
-    active = set(path_to_root(conversation.messages, conversation.current_leaf_id or ""))
+    tree = ConversationTree(conversation)
     for wanted_id, node_id in hits.items():
         info: dict[str, Any] = {"conversation_id": conversation.conversation_id, "message_id": node_id}
-        message = by_id.get(node_id)
+        message = tree.by_id.get(node_id)
         if message is not None:
             info["role"] = message.role
-            info["on_active_branch"] = node_id in active
-            info["prompt_message_id"] = prompt_of(node_id, conversation)
+            info["on_active_branch"] = node_id in tree.active
+            info["prompt_message_id"] = prompt_of(tree, node_id)
             if message.role != "user":
-                info["answer_message_id"] = answer_below(node_id, conversation, active)
+                # Comparison ids name a response's first message; lanes need its final answer.
+                info["answer_message_id"] = final_answer(tree, node_id)
         resolved[wanted_id] = info
 
 

@@ -1,13 +1,16 @@
-"""The Moonshine hook implementations of the ChatGPT plugin (thin: the work lives in sibling modules)."""
+"""The Moonshine hook implementations of the ChatGPT plugin (thin: the work lives in sibling modules).
+
+The entry point ``chatgpt = "moonshine_chatgpt.plugin:plugin"`` names :data:`plugin`;
+:class:`~moonshine_core.provider.ProviderPlugin` supplies the hooks (provider
+check, sample exports, and turning unexpected exceptions in normalize into a
+NormalizeError naming the record).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-from moonshine_core import hookimpl
-from moonshine_core.records import Detection, RawRecord, Record
-from moonshine_core.sources import ExportSource
+from moonshine_core.provider import ProviderPlugin
 
 from . import PROVIDER
 from .detect import detect
@@ -16,30 +19,4 @@ from .parse import iter_raw_records
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 
-
-@hookimpl
-def moonshine_detect(source: ExportSource) -> Detection | None:
-    """Recognise a ChatGPT export or side file (see :func:`moonshine_chatgpt.detect.detect`)."""
-    return detect(source)
-
-
-@hookimpl
-def moonshine_parse(provider: str, source: ExportSource) -> Iterator[RawRecord] | None:
-    """Stream the export's raw records (a generator; ParseError for an unreadable export)."""
-    if provider != PROVIDER:
-        return None
-    return iter_raw_records(source)
-
-
-@hookimpl
-def moonshine_normalize(provider: str, raw: RawRecord) -> list[Record] | None:
-    """Canonical records for one raw record (NormalizeError for a bad one)."""
-    if provider != PROVIDER:
-        return None
-    return normalize(raw)
-
-
-@hookimpl
-def moonshine_sample_exports() -> list[str]:
-    """The synthetic sample exports shipped with the plugin."""
-    return [str(p) for p in sorted(SAMPLES_DIR.iterdir()) if not p.name.startswith((".", "_"))]
+plugin = ProviderPlugin(PROVIDER, detect=detect, parse=iter_raw_records, normalize=normalize, samples=SAMPLES_DIR)

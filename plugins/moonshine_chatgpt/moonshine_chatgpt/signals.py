@@ -1,4 +1,4 @@
-"""Side files -> Feedback, Comparison and SideRecord (format notes section 8).
+"""Side files -> Feedback, Comparison and SideRecord (docs/formats/chatgpt.md §10).
 
 ``message_feedback.json``: three record shapes, possibly mixed in one file;
 ratings ``thumbsUp``/``thumbsDown`` (<= 2024) or ``thumbs_up``/``thumbs_down``
@@ -24,16 +24,14 @@ import re
 from typing import Any
 
 from moonshine_core.errors import NormalizeError
-from moonshine_core.ids import content_sha256
+from moonshine_core.provider import (THUMBS_DOWN, THUMBS_UP, as_dict, as_id, as_list, as_str, fallback_id,
+                                     normalize_rating, unknown_keys)
 from moonshine_core.records import Comparison, Feedback, SideRecord
 from moonshine_core.timeutil import to_epoch
 
 from .content import build_message
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_RATINGS = {"thumbsup": "thumbs_up", "thumbs_up": "thumbs_up", "up": "thumbs_up", "like": "thumbs_up",
-            "thumbsdown": "thumbs_down", "thumbs_down": "thumbs_down", "down": "thumbs_down",
-            "dislike": "thumbs_down"}
 KNOWN_FEEDBACK_KEYS = frozenset({
     "id", "message_id", "conversation_id", "user_id", "rating", "content", "create_time", "update_time",
     "workspace_id", "storage_protocol", "evaluation_name", "evaluation_treatment",
@@ -51,40 +49,18 @@ KNOWN_SHARED_KEYS = frozenset({"id", "conversation_id", "title", "is_anonymous"}
 
 
 def hyphenate(conversation_id: Any) -> str | None:
-    """``4b90b35760e44eff...`` -> ``4b90b357-60e4-4eff-...``; other strings unchanged."""
-    if not isinstance(conversation_id, str) or not conversation_id:
-        return None
-    if _HEX32.fullmatch(conversation_id):
-        c = conversation_id
+    """``4b90b35760e44eff...`` -> ``4b90b357-60e4-4eff-...``; other ids unchanged, non-ids ``None``."""
+    c = as_id(conversation_id)
+    if c is not None and _HEX32.fullmatch(c):
         return f"{c[:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:]}"
-    return conversation_id
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
+    return c
 
 
 def _resolved(context: dict, message_id: str | None) -> dict:
-    table = context.get("resolved") if isinstance(context, dict) else None
-    if not isinstance(table, dict) or message_id is None:
+    """What the parser learned in the conversation trees about ``message_id`` (empty when nothing)."""
+    if message_id is None:
         return {}
-    info = table.get(message_id)
-    return info if isinstance(info, dict) else {}
-
-
-def normalize_rating(value: Any) -> str:
-    """``thumbs_up`` / ``thumbs_down`` for every spelling seen; anything else kept as written."""
-    if isinstance(value, str):
-        return _RATINGS.get(value.strip().lower().replace("-", "_"), value)
-    if isinstance(value, bool):
-        return "thumbs_up" if value else "thumbs_down"
-    if isinstance(value, (int, float)):
-        return "thumbs_up" if value > 0 else "thumbs_down" if value < 0 else str(value)
-    return "unknown"
+    return as_dict(as_dict(as_dict(context).get("resolved")).get(message_id))
 
 
 def _feedback_content(value: Any, unknown: list[str]) -> tuple[str | None, list[str], dict]:
@@ -101,7 +77,7 @@ def _feedback_content(value: Any, unknown: list[str]) -> tuple[str | None, list[
     if not isinstance(data, dict):
         unknown.append(f"feedback_content:{type(data).__name__}")
         return None, [], {}
-    text = _str(data.get("text"))
+    text = as_str(data.get("text"))
     tags = [t for t in data.get("tags") or [] if isinstance(t, str)] if isinstance(data.get("tags"), list) else []
     extra = {}
     if isinstance(data.get("tag_choices"), list):
@@ -116,17 +92,17 @@ def normalize_feedback(data: Any, context: dict) -> list[Feedback]:
     """One ``message_feedback.json`` record."""
     if not isinstance(data, dict):
         raise NormalizeError(f"feedback record is a {type(data).__name__}, not an object")
-    unknown = [f"feedback_field:{k}" for k in data if k not in KNOWN_FEEDBACK_KEYS]
-    message_id = _str(data.get("message_id")) or _str(data.get("id"))
+    unknown = unknown_keys(data, KNOWN_FEEDBACK_KEYS, "feedback_field")
+    message_id = as_id(data.get("message_id")) or as_id(data.get("id"))
     info = _resolved(context, message_id)
-    conversation_id = hyphenate(data.get("conversation_id")) or _str(info.get("conversation_id"))
+    conversation_id = hyphenate(data.get("conversation_id")) or as_id(info.get("conversation_id"))
     rating = normalize_rating(data.get("rating"))
-    if rating not in ("thumbs_up", "thumbs_down"):
+    if rating not in (THUMBS_UP, THUMBS_DOWN):
         unknown.append(f"rating:{rating}")
     text, tags, extra = _feedback_content(data.get("content"), unknown)
     metadata: dict[str, Any] = dict(extra)
     for key in ("evaluation_name", "evaluation_treatment", "storage_protocol"):
-        if _str(data.get(key)):
+        if as_str(data.get(key)):
             metadata[key] = data[key]
     if isinstance(data.get("rating"), str) and data["rating"] != rating:
         metadata["rating_as_written"] = data["rating"]
@@ -142,7 +118,7 @@ def normalize_feedback(data: Any, context: dict) -> list[Feedback]:
         metadata["in_export"] = False
     if isinstance(context.get("duplicates_dropped"), int):
         metadata["duplicates_dropped"] = context["duplicates_dropped"]
-    feedback_id = _str(data.get("id")) or message_id or f"sha256:{content_sha256(data)[:32]}"
+    feedback_id = as_id(data.get("id")) or message_id or fallback_id(data)
     return [Feedback(feedback_id=feedback_id, rating=rating, conversation_id=conversation_id,
                      message_id=message_id, text=text, tags=tags,
                      created_at=to_epoch(data.get("create_time")), unknown_shapes=sorted(set(unknown)),
@@ -166,8 +142,8 @@ def comparison_shape(data: dict) -> str:
 def _inline_messages(items: Any) -> list[dict[str, Any]]:
     """Export messages -> ``{"role", "content", ...}`` dicts (tool traffic and hidden nodes marked)."""
     out: list[dict[str, Any]] = []
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        mid = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else f"#{index}"
+    for index, item in enumerate(as_list(items)):
+        mid = as_id(as_dict(item).get("id")) or f"#{index}"
         message, _ = build_message(mid, None, item)
         row: dict[str, Any] = {"role": message.role, "content": message.text, "message_id": mid}
         if message.tool_calls:
@@ -187,8 +163,7 @@ def _inline_messages(items: Any) -> list[dict[str, Any]]:
 
 
 def _turn_ids(items: Any) -> list[str]:
-    return [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)] if isinstance(
-        items, list) else []
+    return [i for i in (as_id(as_dict(item).get("id")) for item in as_list(items)) if i is not None]
 
 
 def _answer_id(ids: list[str], context: dict) -> tuple[str | None, bool]:
@@ -196,7 +171,7 @@ def _answer_id(ids: list[str], context: dict) -> tuple[str | None, bool]:
     for mid in reversed(ids):
         info = _resolved(context, mid)
         if info:
-            return _str(info.get("answer_message_id")) or _str(info.get("message_id")) or mid, True
+            return as_id(info.get("answer_message_id")) or as_id(info.get("message_id")) or mid, True
     return (ids[-1] if ids else None), False
 
 
@@ -221,20 +196,20 @@ def _redacted(data: dict) -> tuple[dict, list[str]]:
 def _inline_comparison(data: dict, shape: str, context: dict) -> Comparison:
     inner = data["content"] if shape == "B" else data
     unknown: list[str] = []
-    inp = _dict(inner.get("input"))
-    out = _dict(inner.get("output"))
-    prompt_convo = _dict(inp.get("prompt_convo"))
-    step2 = _dict(out.get("feedback_step_2"))
-    step1 = _dict(out.get("feedback_step_1"))
-    prompt_items = prompt_convo.get("messages") if isinstance(prompt_convo.get("messages"), list) else []
+    inp = as_dict(inner.get("input"))
+    out = as_dict(inner.get("output"))
+    prompt_convo = as_dict(inp.get("prompt_convo"))
+    step2 = as_dict(out.get("feedback_step_2"))
+    step1 = as_dict(out.get("feedback_step_1"))
+    prompt_items = as_list(prompt_convo.get("messages"))
     original_items, new_items = step2.get("original_turn"), step2.get("new_turn")
-    rating = _str(step2.get("completion_comparison_rating")) or _str(step1.get("rating"))
+    rating = as_str(step2.get("completion_comparison_rating")) or as_str(step1.get("rating"))
     original_id, original_found = _answer_id(_turn_ids(original_items), context)
     new_id, new_found = _answer_id(_turn_ids(new_items), context)
     prompt_ids = _turn_ids(prompt_items)
     prompt_id = prompt_ids[-1] if prompt_ids else None
     info = _resolved(context, prompt_id) or _resolved(context, original_id) or _resolved(context, new_id)
-    conversation_id = (_str(info.get("conversation_id")) or hyphenate(data.get("conversation_id"))
+    conversation_id = (as_id(info.get("conversation_id")) or hyphenate(data.get("conversation_id"))
                        or hyphenate(inp.get("conversation_id")) or hyphenate(prompt_convo.get("id")))
     winner = _WINNER.get(rating or "")
     chosen_items, rejected_items = ((new_items, original_items) if winner == "new" else
@@ -244,10 +219,10 @@ def _inline_comparison(data: dict, shape: str, context: dict) -> Comparison:
     metadata: dict[str, Any] = {"shape": shape, "original_message_id": original_id, "new_message_id": new_id,
                                 "resolved_in_tree": bool(original_found or new_found)}
     for key in ("feedback_version", "ui_feature_name"):
-        if _str(out.get(key)):
+        if as_str(out.get(key)):
             metadata[key] = out[key]
     for key in ("new_completion_placement",):
-        if _str(step2.get(key)):
+        if as_str(step2.get(key)):
             metadata[key] = step2[key]
     if step1.get("critique_text"):
         metadata["critique_text"] = step1["critique_text"]
@@ -262,12 +237,12 @@ def _inline_comparison(data: dict, shape: str, context: dict) -> Comparison:
     raw, removed = _redacted(data)
     if removed:
         metadata["raw_redacted"] = removed
-    record_id = _str(data.get("id")) or f"sha256:{content_sha256(data)[:32]}"
+    record_id = as_id(data.get("id")) or fallback_id(data)
     return Comparison(
         comparison_id=f"model_comparisons:{record_id}",
         source="model_comparisons",
         conversation_id=conversation_id,
-        prompt_message_id=_str(info.get("prompt_message_id")) if info and prompt_id is None else prompt_id,
+        prompt_message_id=as_id(info.get("prompt_message_id")) if info and prompt_id is None else prompt_id,
         candidate_message_ids=[i for i in (original_id, new_id) if i],
         chosen_message_ids=[i for i in chosen_ids if i],
         rejected_message_ids=[i for i in rejected_ids if i],
@@ -283,21 +258,21 @@ def _inline_comparison(data: dict, shape: str, context: dict) -> Comparison:
 
 
 def _flat_comparison(data: dict, context: dict) -> Comparison:
-    unknown = [f"comparison_field:{k}" for k in data if k not in KNOWN_FLAT_COMPARISON_KEYS]
-    prompt_id = _str(data.get("message_id"))
-    original = _str(data.get("original_message_id"))
-    new = _str(data.get("new_message_id"))
-    rating = _str(data.get("rating"))
+    unknown = unknown_keys(data, KNOWN_FLAT_COMPARISON_KEYS, "comparison_field")
+    prompt_id = as_id(data.get("message_id"))
+    original = as_id(data.get("original_message_id"))
+    new = as_id(data.get("new_message_id"))
+    rating = as_str(data.get("rating"))
     metadata: dict[str, Any] = {"shape": "C", "original_message_id": original, "new_message_id": new}
     resolved_ids: dict[str, str | None] = {}
     conversation_id = hyphenate(data.get("conversation_id"))
     for mid in (original, new):
         info = _resolved(context, mid)
         if info:
-            resolved_ids[mid] = _str(info.get("answer_message_id")) or _str(info.get("message_id")) or mid
-            conversation_id = _str(info.get("conversation_id")) or conversation_id
+            resolved_ids[mid] = as_id(info.get("answer_message_id")) or as_id(info.get("message_id")) or mid
+            conversation_id = as_id(info.get("conversation_id")) or conversation_id
             if prompt_id is None:
-                prompt_id = _str(info.get("prompt_message_id"))
+                prompt_id = as_id(info.get("prompt_message_id"))
     metadata["resolved_in_tree"] = bool(resolved_ids)
     if not resolved_ids and context.get("conversations_in_export"):
         metadata["in_export"] = False
@@ -316,7 +291,7 @@ def _flat_comparison(data: dict, context: dict) -> Comparison:
         if data.get(key) is not None:
             metadata[key] = data[key]
     key = ":".join(x or "" for x in (conversation_id, prompt_id, original, new))
-    comparison_id = f"model_comparisons:{key}" if (original or new) else f"model_comparisons:sha256:{content_sha256(data)[:32]}"
+    comparison_id = f"model_comparisons:{key if (original or new) else fallback_id(data)}"
     return Comparison(
         comparison_id=comparison_id,
         source="model_comparisons",
@@ -343,7 +318,7 @@ def normalize_comparison(data: Any, context: dict) -> list[Comparison]:
     if shape in ("A", "B"):
         return [_inline_comparison(data, shape, context)]
     raw, removed = _redacted(data)
-    return [Comparison(comparison_id=f"model_comparisons:sha256:{content_sha256(data)[:32]}",
+    return [Comparison(comparison_id=f"model_comparisons:{fallback_id(data)}",
                        source="model_comparisons", conversation_id=hyphenate(data.get("conversation_id")),
                        unknown_shapes=["comparison_shape:unknown"],
                        metadata={"shape": "unknown", **({"raw_redacted": removed} if removed else {})}, raw=raw)]
@@ -354,21 +329,21 @@ def normalize_comparison(data: Any, context: dict) -> list[Comparison]:
 
 def normalize_side(data: Any, context: dict) -> list[SideRecord]:
     """``shared_conversations.json`` rows, ``user.json`` (personal) and other small export files."""
-    kind = context.get("side_kind") if isinstance(context.get("side_kind"), str) else "unknown"
+    kind = as_str(context.get("side_kind")) or "unknown"
     personal = bool(context.get("personal"))
     if kind == "shared_conversations":
         if not isinstance(data, dict):
             raise NormalizeError(f"shared conversation record is a {type(data).__name__}, not an object")
-        unknown = [f"shared_field:{k}" for k in data if k not in KNOWN_SHARED_KEYS]
-        share_id = _str(data.get("id")) or f"sha256:{content_sha256(data)[:32]}"
+        unknown = unknown_keys(data, KNOWN_SHARED_KEYS, "shared_field")
+        share_id = as_id(data.get("id")) or fallback_id(data)
         return [SideRecord(kind="shared_conversation", record_id=f"shared_conversation:{share_id}",
                            data={"share_id": share_id, "conversation_id": hyphenate(data.get("conversation_id")),
                                  "title": data.get("title"), "is_anonymous": data.get("is_anonymous")},
                            unknown_shapes=unknown, raw=data)]
     if kind == "user":
-        user_id = _str(data.get("id")) if isinstance(data, dict) else None
-        return [SideRecord(kind="user", record_id=f"user:{user_id or content_sha256(data)[:32]}", personal=True,
+        user_id = as_id(as_dict(data).get("id"))
+        return [SideRecord(kind="user", record_id=f"user:{user_id or fallback_id(data)}", personal=True,
                            data=data, raw=data)]
     name = kind.split(":", 1)[-1]
-    return [SideRecord(kind=name, record_id=f"{name}:{content_sha256(data)[:32]}", personal=personal,
+    return [SideRecord(kind=name, record_id=f"{name}:{fallback_id(data)}", personal=personal,
                        data=data, raw=data)]

@@ -1,4 +1,4 @@
-"""Synthetic ChatGPT exports, written from the format notes (never from a real export).
+"""Synthetic ChatGPT exports, written from docs/formats/chatgpt.md §2 (never from a real export).
 
 Used by the plugin's tests and to build the shipped samples. Each builder
 returns plain JSON data for one era of the format:

@@ -1,6 +1,6 @@
 """Cleaning ChatGPT's citation markup out of visible text.
 
-Two generations of markers exist (format notes section 6):
+Two generations of markers exist (docs/formats/chatgpt.md §8):
 
 - 2025+: private-use-area sequences ``U+E200 <kind> U+E202 <args> U+E201``
   (``cite``, ``filecite``, ``entity``, ``image_group``, ``navlist`` ...), plus

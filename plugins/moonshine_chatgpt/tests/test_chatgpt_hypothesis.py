@@ -1,6 +1,10 @@
 """Property tests: mutated exports (missing fields, wrong types, extra keys, truncation) never make
 the plugin raise anything but ParseError (parser) or NormalizeError (normalize), and whatever it does
-return is sound (a forest, counts equal to raw, records that round-trip through the converter)."""
+return is sound (valid records that survive a converter round trip, a forest, counts equal to raw, an
+active leaf that exists).
+
+Normalising goes through the plugin's hook with ``raise_unexpected`` set, so a TypeError or KeyError
+deep in a record fails the test instead of being turned into a NormalizeError."""
 
 from __future__ import annotations
 
@@ -15,13 +19,12 @@ from hypothesis import strategies as st
 
 from moonshine_chatgpt import synthetic as syn
 from moonshine_chatgpt.detect import detect
-from moonshine_chatgpt.normalize import normalize
 from moonshine_chatgpt.parse import iter_raw_records
-from moonshine_core.convert import record_from_dict, record_to_dict
+from moonshine_chatgpt.plugin import plugin
 from moonshine_core.errors import NormalizeError, ParseError
-from moonshine_core.records import Conversation, RawRecord
+from moonshine_core.records import Comparison, Conversation, RawRecord
 from moonshine_core.sources import ExportSource
-from moonshine_core.trees import check_tree
+from moonshine_core.testing import check_records
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WRONG_VALUES = [None, 0, -1, 1.5, True, "", "x", [], {}, [1, "a", None], {"content_type": "weird"},
@@ -72,20 +75,26 @@ mutations = st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(OPS), st.
 
 
 def _check_records(records: list) -> None:
+    assert check_records(records) == []
+    conversations = {r.conversation_id: r for r in records if isinstance(r, Conversation)}
     for record in records:
-        assert record_from_dict(record_to_dict(record)) == record
+        if isinstance(record, Comparison) and record.source == "regeneration":
+            ids = {m.message_id for m in conversations[record.conversation_id].messages}
+            assert set(record.candidate_message_ids) <= ids and len(record.candidate_message_ids) >= 2
+            assert set(record.chosen_message_ids) | set(record.rejected_message_ids) <= set(
+                record.candidate_message_ids)
         if isinstance(record, Conversation):
-            assert check_tree(record.messages) == []
             assert len(record.messages) == record.raw_message_count
-            if record.messages:
-                assert record.current_leaf_id in {m.message_id for m in record.messages}
 
 
 def _normalize_or_reject(raw: RawRecord) -> None:
+    plugin.raise_unexpected = True
     try:
-        records = normalize(raw)
+        records = plugin.moonshine_normalize(provider="chatgpt", raw=raw)
     except NormalizeError:
         return
+    finally:
+        plugin.raise_unexpected = False
     _check_records(records)
 
 

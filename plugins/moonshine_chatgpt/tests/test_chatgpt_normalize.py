@@ -170,6 +170,17 @@ def test_cycle_of_message_less_nodes_does_not_hang():
     assert _msgs(conversation)["u1"].parent_id is None
 
 
+def test_parent_pointers_follow_the_toolkit_id_rule():
+    data = syn.conversation_2023()
+    data["mapping"]["7"] = data["mapping"].pop("u2")
+    data["mapping"]["a3"]["parent"] = 7  # an integer id is its decimal text
+    data["mapping"]["a1"]["parent"] = 1.5  # not an id: a root, and reported
+    conversation, _ = _conv(data)
+    m = _msgs(conversation)
+    assert m["a3"].parent_id == "7" and m["a1"].parent_id is None
+    assert "node_parent_type:float" in conversation.unknown_shapes
+
+
 def test_non_dict_message_is_kept_as_malformed():
     data = syn.conversation_2023()
     data["mapping"]["a1"]["message"] = "oops"

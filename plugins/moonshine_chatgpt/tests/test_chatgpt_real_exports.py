@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import moonshine_chatgpt.plugin as plugin
+from moonshine_chatgpt.plugin import plugin
 from moonshine_core.errors import NormalizeError
 from moonshine_core.records import Comparison, Conversation, Feedback, SideRecord
 from moonshine_core.sources import ExportSource

@@ -6,8 +6,9 @@ import pytest
 
 from moonshine_chatgpt import synthetic as syn
 from moonshine_chatgpt.normalize import normalize
-from moonshine_chatgpt.signals import hyphenate, normalize_rating
+from moonshine_chatgpt.signals import hyphenate
 from moonshine_core.errors import NormalizeError
+from moonshine_core.provider import fallback_id
 from moonshine_core.records import Comparison, Feedback, RawRecord, SideRecord
 
 
@@ -43,17 +44,24 @@ def test_feedback_unparseable_content_and_unknown_rating_are_kept():
     assert {"rating:meh", "feedback_content:not_json", "feedback_field:new"} <= set(record.unknown_shapes)
 
 
-@pytest.mark.parametrize("value,expected", [("thumbsUp", "thumbs_up"), ("thumbs_down", "thumbs_down"),
-                                            ("THUMBS-UP", "thumbs_up"), (1, "thumbs_up"), (-1, "thumbs_down"),
-                                            (None, "unknown")])
+@pytest.mark.parametrize("value,expected", [("thumbsUp", "thumbs_up"), ("thumbsDown", "thumbs_down"),
+                                            ("thumbs_down", "thumbs_down"), ("THUMBS-UP", "thumbs_up"),
+                                            (1, "thumbs_up"), (-1, "thumbs_down"), (None, "unknown"),
+                                            # the toolkit's rule: a zero is neutral, unseen words lower-cased
+                                            (0, "neutral"), ("Meh", "meh")])
 def test_rating_spellings(value, expected):
-    assert normalize_rating(value) == expected
+    record = _one("feedback", {"id": "m", "conversation_id": "c", "rating": value})
+    assert record.rating == expected
+    assert ("rating:" + expected in record.unknown_shapes) is (expected not in ("thumbs_up", "thumbs_down"))
+    assert record.metadata.get("rating_as_written") == (value if isinstance(value, str) and value != expected
+                                                       else None)
 
 
 def test_hyphenate():
     assert hyphenate("4b90b35760e44effa4359a798a3822f7") == "4b90b357-60e4-4eff-a435-9a798a3822f7"
     assert hyphenate("already-hyphenated") == "already-hyphenated"
-    assert hyphenate(None) is None and hyphenate(12) is None
+    # Ids follow the toolkit's one rule: an integer id is its decimal text, a blank string is no id.
+    assert hyphenate(None) is None and hyphenate("  ") is None and hyphenate(12) == "12"
 
 
 def test_comparison_shape_a_inline_and_redacted():
@@ -104,6 +112,22 @@ def test_comparison_partial_load_is_marked_discard():
 def test_comparison_unknown_shape_is_kept():
     record = _one("comparison", {"something": "else"})
     assert record.unknown_shapes == ["comparison_shape:unknown"]
+
+
+def test_records_without_ids_get_the_toolkit_fallback_id():
+    flat = {"conversation_id": "c", "rating": "new", "placement": "x"}
+    assert _one("comparison", flat).comparison_id == "model_comparisons:" + fallback_id(flat)
+    assert _one("comparison", {"something": "else"}).comparison_id == "model_comparisons:" + fallback_id(
+        {"something": "else"})
+    shared = {"conversation_id": "c", "title": "t"}
+    assert _one("side", shared, {"side_kind": "shared_conversations"}).record_id == (
+        "shared_conversation:" + fallback_id(shared))
+    assert _one("side", {"email": "x"}, {"side_kind": "user"}).record_id == "user:" + fallback_id({"email": "x"})
+    other = _one("side", {"a": 1}, {"side_kind": "side:chat_folders"})
+    assert other.kind == "chat_folders" and other.record_id == "chat_folders:" + fallback_id({"a": 1})
+    feedback = {"conversation_id": "c", "rating": "thumbs_up"}
+    assert _one("feedback", feedback).feedback_id == fallback_id(feedback)
+    assert fallback_id(feedback).startswith("sha256:") and len(fallback_id(feedback)) == len("sha256:") + 32
 
 
 def test_shared_and_user_side_records():

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .text import as_text
+from moonshine_core.provider import as_str, as_text
 
 
 def block_type(block: Any) -> str:
     """The ``type`` of a block, ``<not-object>`` / ``<missing>`` when it has none."""
     if not isinstance(block, dict):
         return "<not-object>"
-    kind = block.get("type")
-    return kind if isinstance(kind, str) and kind else "<missing>"
+    return as_str(block.get("type")) or "<missing>"
 
 
 def result_text(content: Any) -> tuple[str, bool]:
@@ -39,7 +38,7 @@ def result_text(content: Any) -> tuple[str, bool]:
             continue
         kind = block_type(item)
         if kind == "text":
-            parts.append(as_text(item.get("text")))
+            parts.append(as_text(item.get("text")) or "")
         elif kind == "knowledge":
             head = " ".join(p for p in (as_text(item.get("title")), as_text(item.get("url"))) if p)
             parts.append("\n".join(p for p in (head, as_text(item.get("text"))) if p))
@@ -73,6 +72,12 @@ class TextJoiner:
             self.parts.append("\n\n")
         self.parts.append(text)
         self._break = False
+
+    def add_text_block(self, block: dict) -> None:
+        """The text of a ``text`` block (blank text adds nothing)."""
+        text = as_text(block.get("text")) or ""
+        if text.strip():
+            self.add(text)
 
     def interrupt(self) -> None:
         """A non-text block sits here."""

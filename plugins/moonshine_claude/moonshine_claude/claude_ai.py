@@ -15,15 +15,15 @@ from collections import Counter
 from typing import Any
 
 from moonshine_core.errors import NormalizeError
-from moonshine_core.ids import content_sha256
+from moonshine_core.provider import as_dict, as_id, as_int, as_list, as_str, as_text, fallback_id
 from moonshine_core.records import Attachment, Conversation, Message, RawRecord, Record, ToolCall, ToolResult
 from moonshine_core.timeutil import to_epoch
 from moonshine_core.trees import choose_active_leaf, link_by_time, repair_tree
 
 from .blocks import TextJoiner, block_type, bool_or_none, result_text
-from .branches import leaf_under, regeneration_comparisons
+from .branches import leaf_under, regenerations
 from .models import default_model_at
-from .text import as_text, clean_flat_text
+from .text import clean_flat_text
 
 #: The parent id claude.ai gives root messages.
 ROOT_SENTINEL = "00000000-0000-4000-8000-000000000000"
@@ -55,15 +55,15 @@ def normalize_conversation(raw: RawRecord) -> list[Record]:
     conv = raw.data
     if not isinstance(conv, dict):
         raise NormalizeError(f"conversation is a {type(conv).__name__}, not a JSON object")
-    cid = conv.get("uuid")
-    if not isinstance(cid, str) or not cid.strip():
+    cid = as_id(conv.get("uuid"))
+    if cid is None:
         raise NormalizeError("conversation has no uuid")
     items = conv.get("chat_messages", [])
     if items is None:
         items = []
     if not isinstance(items, list):
         raise NormalizeError(f"conversation {cid}: chat_messages is a {type(items).__name__}, not a list")
-    api_model = conv.get("model") if isinstance(conv.get("model"), str) else None
+    api_model = as_text(conv.get("model"))
     state = _State(cid, api_model)
     for key in conv:
         if key not in _CONVERSATION_KEYS:
@@ -78,8 +78,8 @@ def normalize_conversation(raw: RawRecord) -> list[Record]:
             continue
         messages.append(_message(item, index, state, tree))
 
-    pointer = conv.get("current_leaf_message_uuid")
-    explicit = isinstance(pointer, str)
+    pointer = as_id(conv.get("current_leaf_message_uuid"))
+    explicit = pointer is not None
     if tree:
         repair_tree(messages)
         if not explicit and messages:
@@ -92,18 +92,17 @@ def normalize_conversation(raw: RawRecord) -> list[Record]:
         link_by_time(messages)
         repair_tree(messages)
         pointer = None
-    leaf, inferred = choose_active_leaf(messages, pointer if isinstance(pointer, str) else None)
+    leaf, inferred = choose_active_leaf(messages, pointer)
     _number_artifacts(messages)
 
     era = ("api_capture" if raw.context.get("api_shape") else "2026_tree" if tree
            else "2025_blocks" if any(isinstance(m, dict) and isinstance(m.get("content"), list) and m.get("content")
                                      for m in items) else "2024_text")
-    account = conv.get("account")
     metadata: dict[str, Any] = {
         "source_member": raw.member, "source_index": raw.index, "export_variant": raw.variant, "era": era,
-        "summary": conv.get("summary") if isinstance(conv.get("summary"), str) else None,
-        "account_uuid": account.get("uuid") if isinstance(account, dict) else None,
-        "project_uuid": conv.get("project_uuid") if isinstance(conv.get("project_uuid"), str) else None,
+        "summary": as_text(conv.get("summary")),
+        "account_uuid": as_dict(conv.get("account")).get("uuid"),
+        "project_uuid": as_text(conv.get("project_uuid")),
     }
     if state.unknown:
         metadata["unknown_shape_counts"] = dict(sorted(state.unknown.items()))
@@ -111,20 +110,19 @@ def normalize_conversation(raw: RawRecord) -> list[Record]:
         metadata["model_inference"] = "claude.ai default-model timeline by message date"
     conversation = Conversation(
         conversation_id=cid, messages=messages,
-        title=conv.get("name") if isinstance(conv.get("name"), str) else None,
+        title=as_text(conv.get("name")),
         created_at=to_epoch(conv.get("created_at")), updated_at=to_epoch(conv.get("updated_at")),
         model=api_model, current_leaf_id=leaf, active_branch_inferred=inferred or not explicit,
         order_inferred=not tree, format_variant=f"claude_ai:{era}", raw_message_count=raw_count,
         unknown_shapes=sorted(state.unknown), metadata=metadata, raw=conv,
     )
-    return [conversation, *regeneration_comparisons(cid, messages, leaf)]
+    return [conversation, *regenerations(conversation)]
 
 
 def _message(item: dict, index: int, state: _State, tree: bool) -> Message:
-    uuid = item.get("uuid")
-    message_id = uuid if isinstance(uuid, str) and uuid else f"sha:{content_sha256(item)[:24]}"
-    sender = item.get("sender")
-    if isinstance(sender, str) and sender:
+    message_id = as_id(item.get("uuid")) or fallback_id(item)
+    sender = as_str(item.get("sender"))
+    if sender is not None:
         role = _ROLES.get(sender, sender)
         if sender not in _ROLES:
             state.unknown[f"sender:{sender}"] += 1
@@ -134,8 +132,8 @@ def _message(item: dict, index: int, state: _State, tree: bool) -> Message:
     for key in item:
         if key not in _MESSAGE_KEYS:
             state.unknown[f"field:message.{key}"] += 1
-    parent = item.get("parent_message_uuid") if tree else None
-    if not isinstance(parent, str) or parent == ROOT_SENTINEL or not parent:
+    parent = as_id(item.get("parent_message_uuid")) if tree else None
+    if parent == ROOT_SENTINEL:
         parent = None
     created = to_epoch(item.get("created_at"))
     message = Message(message_id=message_id, role=role, parent_id=parent, created_at=created,
@@ -143,7 +141,7 @@ def _message(item: dict, index: int, state: _State, tree: bool) -> Message:
     message.metadata["source_position"] = index
     content = item.get("content")
     blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
-    flat = as_text(item.get("text"))
+    flat = as_text(item.get("text")) or ""
     if blocks:
         _from_blocks(message, content, state)
         if not (message.text or message.reasoning or message.tool_calls or message.tool_results) and flat.strip():
@@ -153,11 +151,11 @@ def _message(item: dict, index: int, state: _State, tree: bool) -> Message:
     else:
         _from_flat_text(message, flat, state)
     _attachments(message, item, state)
-    if isinstance(item.get("stop_reason"), str):
+    if as_text(item.get("stop_reason")) is not None:
         message.status = item["stop_reason"]
     if item.get("truncated") is True:
         message.metadata["truncated"] = True
-    if isinstance(item.get("input_mode"), str):
+    if as_text(item.get("input_mode")) is not None:
         message.metadata["input_mode"] = item["input_mode"]
     if role == "assistant":
         if state.api_model is not None:
@@ -182,21 +180,17 @@ def _from_blocks(message: Message, content: list, state: _State) -> None:
         kind = block_type(block)
         kinds.append(kind)
         if kind == "text":
-            text = as_text(block.get("text"))
-            if text.strip():
-                joiner.add(text)
-            cites = block.get("citations")
-            for cite in cites if isinstance(cites, list) else []:
-                details = cite.get("details") if isinstance(cite, dict) else None
-                url = details.get("url") if isinstance(details, dict) else None
-                if isinstance(url, str) and url not in citations:
+            joiner.add_text_block(block)
+            for cite in as_list(block.get("citations")):
+                url = as_text(as_dict(as_dict(cite).get("details")).get("url"))
+                if url is not None and url not in citations:
                     citations.append(url)
             continue
         joiner.interrupt()
         if kind == "thinking":
-            thought = as_text(block.get("thinking"))
-            block_summaries = [as_text(s.get("summary")) for s in block.get("summaries") or []
-                               if isinstance(s, dict)] if isinstance(block.get("summaries"), list) else []
+            thought = as_text(block.get("thinking")) or ""
+            block_summaries = [as_text(s.get("summary")) or "" for s in as_list(block.get("summaries"))
+                               if isinstance(s, dict)]
             if thought.strip() and not block.get("thinking_hidden"):
                 raw_thinking.append(thought)
             summaries.extend(s for s in block_summaries if s.strip())
@@ -205,13 +199,10 @@ def _from_blocks(message: Message, content: list, state: _State) -> None:
                 if block.get(flag) is True:
                     message.metadata[key] = True
         elif kind == "tool_use":
-            call_id = block.get("id")
             arguments = block.get("input")
-            if not isinstance(call_id, str) or not call_id:
-                nested = arguments.get("_tool_call_id") if isinstance(arguments, dict) else None
-                call_id = nested if isinstance(nested, str) and nested else f"{message.message_id}:block{position}"
-            name = block.get("name")
-            call = ToolCall(name=name if isinstance(name, str) and name else "unknown", arguments=arguments,
+            call_id = (as_id(block.get("id")) or as_id(as_dict(arguments).get("_tool_call_id"))
+                       or f"{message.message_id}:block{position}")
+            call = ToolCall(name=as_str(block.get("name")) or "unknown", arguments=arguments,
                             call_id=call_id, raw=block)
             message.tool_calls.append(call)
             calls_by_id.setdefault(call_id, call)
@@ -220,9 +211,9 @@ def _from_blocks(message: Message, content: list, state: _State) -> None:
             message.tool_results.append(_tool_result(block, pending, calls_by_id, message))
         elif kind == "injected_prompt_block":
             message.metadata.setdefault("injected_prompts", []).append({
-                "injection_source": block.get("injection_source"), "prompt": as_text(block.get("prompt"))})
+                "injection_source": block.get("injection_source"), "prompt": as_text(block.get("prompt")) or ""})
         elif kind == "voice_note":
-            joiner.add(as_text(block.get("text")))
+            joiner.add(as_text(block.get("text")) or "")
             message.metadata["voice_note"] = True
         else:
             state.unknown[f"content_type:{kind}"] += 1
@@ -246,8 +237,8 @@ def _tool_result(block: dict, pending: list[ToolCall], calls_by_id: dict[str, To
                  message: Message) -> ToolResult:
     """Pair a result with its call: by ``tool_use_id``, else the earliest open call (same name first)."""
     text, has_other = result_text(block.get("content"))
-    name = block.get("name") if isinstance(block.get("name"), str) else None
-    call_id = block.get("tool_use_id") if isinstance(block.get("tool_use_id"), str) else None
+    name = as_text(block.get("name"))
+    call_id = as_id(block.get("tool_use_id"))
     call = calls_by_id.get(call_id) if call_id else None
     how = "id" if call is not None else None
     if call is None and call_id is None and pending:
@@ -255,13 +246,13 @@ def _tool_result(block: dict, pending: list[ToolCall], calls_by_id: dict[str, To
         call_id, how = call.call_id, "position"
     if call is not None and call in pending:
         pending.remove(call)
-    meta = block.get("meta") if isinstance(block.get("meta"), dict) else {}
+    meta = as_dict(block.get("meta"))
     structured = block.get("structured_content")
     if structured is None and has_other:
         structured = block.get("content")
     result = ToolResult(content=text, call_id=call_id, name=name or (call.name if call else None),
                         is_error=bool_or_none(block.get("is_error")),
-                        status=meta.get("error_type") if isinstance(meta.get("error_type"), str) else None,
+                        status=as_text(meta.get("error_type")),
                         structured=structured, raw=block)
     if how == "position":
         message.metadata.setdefault("tool_results_paired_by_position", []).append(call_id)
@@ -310,17 +301,14 @@ def _number_artifacts(messages: list[Message]) -> None:
 def _attachments(message: Message, item: dict, state: _State) -> None:
     extracted: list[str] = []
     by_name: dict[str, Attachment] = {}
-    attachments = item.get("attachments")
-    for raw in attachments if isinstance(attachments, list) else []:
+    for raw in as_list(item.get("attachments")):
         if not isinstance(raw, dict):
             state.unknown["attachment:not_object"] += 1
             continue
-        name = raw.get("file_name") if isinstance(raw.get("file_name"), str) else None
-        file_type = raw.get("file_type") if isinstance(raw.get("file_type"), str) else None
-        size = raw.get("file_size")
-        text = raw.get("extracted_content") if isinstance(raw.get("extracted_content"), str) else None
-        attachment = Attachment(kind="attachment", name=name, mime_type=file_type or None,
-                                size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        name = as_text(raw.get("file_name"))
+        text = as_text(raw.get("extracted_content"))
+        attachment = Attachment(kind="attachment", name=name, mime_type=as_str(raw.get("file_type")),
+                                size_bytes=as_int(raw.get("file_size")),
                                 extracted_text=text, raw=raw)
         message.attachments.append(attachment)
         if name:
@@ -328,18 +316,17 @@ def _attachments(message: Message, item: dict, state: _State) -> None:
         if text and text.strip():
             extracted.append(text)
     for key in ("files", "files_v2"):
-        files = item.get(key)
-        for raw in files if isinstance(files, list) else []:
+        for raw in as_list(item.get(key)):
             if not isinstance(raw, dict):
                 continue
-            name = raw.get("file_name") if isinstance(raw.get("file_name"), str) else None
-            pointer = raw.get("file_uuid") if isinstance(raw.get("file_uuid"), str) else None
+            name = as_text(raw.get("file_name"))
+            pointer = as_id(raw.get("file_uuid"))
             twin = by_name.get(name) if name else None
             if twin is not None:
                 # Every attachment is mirrored in files under the same name: one reference, not two.
                 twin.pointer = twin.pointer or pointer
                 continue
-            kind = raw.get("file_kind") if isinstance(raw.get("file_kind"), str) else "file"
+            kind = as_text(raw.get("file_kind")) or "file"
             message.attachments.append(Attachment(kind=kind, name=name or None, pointer=pointer, raw=raw))
     if extracted and message.role == "user":
         typed = message.text

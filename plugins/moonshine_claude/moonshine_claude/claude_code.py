@@ -17,14 +17,14 @@ from collections import Counter
 from typing import Any
 
 from moonshine_core.errors import NormalizeError
-from moonshine_core.ids import canonical_json
+from moonshine_core.provider import as_dict, as_id, as_list, as_str, as_text, fallback_id
 from moonshine_core.records import Attachment, Conversation, Message, RawRecord, Record, ToolCall, ToolResult
 from moonshine_core.timeutil import to_epoch
 from moonshine_core.trees import children_map, choose_active_leaf, repair_tree
 
 from .blocks import TextJoiner, block_type, bool_or_none, result_text
-from .branches import leaf_under, regeneration_comparisons
-from .text import as_text, claude_code_prompt_kind
+from .branches import leaf_under, regenerations
+from .text import claude_code_prompt_kind
 
 MESSAGE_TYPES = ("user", "assistant", "system")
 #: Record types that are session plumbing, not messages (counted in metadata).
@@ -46,12 +46,11 @@ def count_folded_messages(records: Any) -> int:
     for index, record in enumerate(records):
         if not isinstance(record, dict) or record.get("type") not in MESSAGE_TYPES:
             continue
-        message = record.get("message")
-        api_id = message.get("id") if isinstance(message, dict) else None
-        uuid = record.get("uuid")
-        if record.get("type") == "assistant" and isinstance(api_id, str) and api_id:
+        api_id = as_id(as_dict(record.get("message")).get("id"))
+        uuid = as_id(record.get("uuid"))
+        if record.get("type") == "assistant" and api_id is not None:
             keys.add(("api", api_id))
-        elif isinstance(uuid, str) and uuid:
+        elif uuid is not None:
             keys.add(("uuid", uuid))
         else:
             keys.add(("line", index))
@@ -71,7 +70,7 @@ def normalize_session(raw: RawRecord) -> list[Record]:
     records = raw.data
     if not isinstance(records, list):
         raise NormalizeError(f"session log is a {type(records).__name__}, not a list of records")
-    context = raw.context if isinstance(raw.context, dict) else {}
+    context = as_dict(raw.context)
     unknown: Counter[str] = Counter()
     type_counts: Counter[str] = Counter()
     node_parent: dict[str, Any] = {}
@@ -85,12 +84,12 @@ def normalize_session(raw: RawRecord) -> list[Record]:
             unknown["record:not_object"] += 1
             non_message.append(record)
             continue
-        kind = record.get("type") if isinstance(record.get("type"), str) else "<missing>"
+        kind = as_text(record.get("type"))
+        kind = "<missing>" if kind is None else kind
         type_counts[kind] += 1
-        uuid = record.get("uuid") if isinstance(record.get("uuid"), str) and record.get("uuid") else None
+        uuid = as_id(record.get("uuid"))
         if uuid is not None and uuid not in node_parent:
-            parent = record.get("parentUuid")
-            node_parent[uuid] = parent if isinstance(parent, str) and parent else None
+            node_parent[uuid] = as_id(record.get("parentUuid"))
         if kind not in MESSAGE_TYPES:
             non_message.append(record)
             if kind not in NON_MESSAGE_TYPES:
@@ -101,9 +100,8 @@ def normalize_session(raw: RawRecord) -> list[Record]:
             continue
         if uuid is not None:
             seen_uuids.add(uuid)
-        message = record.get("message")
-        api_id = message.get("id") if isinstance(message, dict) else None
-        if kind == "assistant" and isinstance(api_id, str) and api_id:
+        api_id = as_id(as_dict(record.get("message")).get("id"))
+        if kind == "assistant" and api_id is not None:
             key = ("api", api_id)
         else:
             key = ("uuid", uuid or f"line{index}")
@@ -147,12 +145,13 @@ def normalize_session(raw: RawRecord) -> list[Record]:
         metadata=metadata,
         raw={"session_file": raw.member, "non_message_records": non_message, "malformed_lines": list(malformed)},
     )
-    return [conversation, *regeneration_comparisons(cid, messages, leaf)]
+    return [conversation, *regenerations(conversation)]
 
 
 def _identity(records: list, groups: Any, context: dict) -> tuple[str, dict[str, Any]]:
     """Conversation id and session metadata (cwd, branch, CLI version, sub-agent links)."""
-    stem = context.get("file_stem") if isinstance(context.get("file_stem"), str) else "session"
+    stem = as_text(context.get("file_stem"))
+    stem = "session" if stem is None else stem
     message_records = [r for g in groups for _, r in g.records]
     sessions = Counter(r["sessionId"] for r in message_records if isinstance(r.get("sessionId"), str))
     agent_ids = [r["agentId"] for r in message_records if isinstance(r.get("agentId"), str)]
@@ -196,28 +195,29 @@ def _tool_names(groups: Any) -> dict[str, str]:
     for group in groups:
         for _, record in group.records:
             for block in _blocks(record):
-                if block_type(block) in ("tool_use", "server_tool_use") and isinstance(block.get("id"), str):
-                    if isinstance(block.get("name"), str):
-                        names[block["id"]] = block["name"]
+                if block_type(block) not in ("tool_use", "server_tool_use"):
+                    continue
+                call_id, name = as_id(block.get("id")), as_text(block.get("name"))
+                if call_id is not None and name is not None:
+                    names[call_id] = name
     return names
 
 
 def _blocks(record: dict) -> list:
-    message = record.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
+    content = as_dict(record.get("message")).get("content")
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    return content if isinstance(content, list) else []
+    return as_list(content)
 
 
 def _resolve_parent(record: dict, node_parent: dict[str, Any], rec_to_msg: dict[str, str]) -> str | None:
     """The message a record hangs under, looking through non-message records (progress lines)."""
-    parent = record.get("parentUuid")
+    parent = as_id(record.get("parentUuid"))
     seen: set[str] = set()
-    while isinstance(parent, str) and parent not in rec_to_msg and parent in node_parent and parent not in seen:
+    while parent is not None and parent not in rec_to_msg and parent in node_parent and parent not in seen:
         seen.add(parent)
         parent = node_parent[parent]
-    if isinstance(parent, str) and parent:
+    if parent is not None:
         return rec_to_msg.get(parent, parent)   # unknown ids stay, repair_tree records them as dangling
     return None
 
@@ -229,7 +229,7 @@ def _message(group: _Group, node_parent: dict, rec_to_msg: dict[str, str], tool_
     parent = _resolve_parent(first, node_parent, rec_to_msg)
     if parent == group.message_id:
         parent = None
-    line_numbers = context.get("line_numbers") if isinstance(context.get("line_numbers"), list) else []
+    line_numbers = as_list(context.get("line_numbers"))
     lines = [line_numbers[i] for i, _ in group.records if i < len(line_numbers)]
     raws = [_strip_base64(r) for _, r in group.records]
     message = Message(message_id=group.message_id, role=str(kind), parent_id=parent,
@@ -253,8 +253,9 @@ def _message(group: _Group, node_parent: dict, rec_to_msg: dict[str, str], tool_
         message.metadata["logical_parent"] = first["logicalParentUuid"]
 
     if kind == "system":
-        subtype = first.get("subtype") if isinstance(first.get("subtype"), str) else "message"
-        message.text = as_text(first.get("content"))
+        subtype = as_text(first.get("subtype"))
+        subtype = "message" if subtype is None else subtype
+        message.text = as_text(first.get("content")) or ""
         message.hidden, message.hidden_reason = True, f"system:{subtype}"
         message.content_kind = f"system:{subtype}"
         return message
@@ -266,30 +267,29 @@ def _message(group: _Group, node_parent: dict, rec_to_msg: dict[str, str], tool_
     for _, record in group.records:
         result_blocks = [b for b in _blocks(record) if block_type(b).endswith("tool_result")]
         for block in _blocks(record):
-            key = canonical_json(block)
+            key = fallback_id(block)   # the block's content, as a key
             if key in seen_blocks:
                 continue   # a streamed response may repeat a block in several records
             seen_blocks.add(key)
             btype = block_type(block)
             kinds.append(btype)
             if btype == "text":
-                text = as_text(block.get("text"))
-                if text.strip():
-                    joiner.add(text)
+                joiner.add_text_block(block)
                 continue
             joiner.interrupt()
             if btype == "thinking":
-                if as_text(block.get("thinking")).strip():
-                    thinking.append(as_text(block.get("thinking")))
+                thought = as_text(block.get("thinking")) or ""
+                if thought.strip():
+                    thinking.append(thought)
             elif btype == "redacted_thinking":
                 message.metadata["redacted_thinking"] = message.metadata.get("redacted_thinking", 0) + 1
             elif btype in ("tool_use", "server_tool_use"):
-                call_id = block.get("id") if isinstance(block.get("id"), str) else None
-                name = block.get("name") if isinstance(block.get("name"), str) and block.get("name") else "unknown"
-                message.tool_calls.append(ToolCall(name=name, arguments=block.get("input"),
+                call_id = as_id(block.get("id"))
+                message.tool_calls.append(ToolCall(name=as_str(block.get("name")) or "unknown",
+                                                   arguments=block.get("input"),
                                                    call_id=call_id, raw=block))
             elif btype.endswith("tool_result"):
-                call_id = block.get("tool_use_id") if isinstance(block.get("tool_use_id"), str) else None
+                call_id = as_id(block.get("tool_use_id"))
                 text, _ = result_text(block.get("content"))
                 structured = record.get("toolUseResult") if len(result_blocks) == 1 else None
                 message.tool_results.append(ToolResult(
@@ -315,9 +315,9 @@ def _message(group: _Group, node_parent: dict, rec_to_msg: dict[str, str], tool_
 
 def _assistant_details(message: Message, group: _Group) -> None:
     for _, record in group.records:
-        api = record.get("message") if isinstance(record.get("message"), dict) else {}
-        model = api.get("model")
-        if isinstance(model, str) and model:
+        api = as_dict(record.get("message"))
+        model = as_str(api.get("model"))
+        if model is not None:
             if model == "<synthetic>":   # the CLI's own error notices, not a model's answer
                 message.metadata["synthetic"] = True
             elif message.model is None:
@@ -356,12 +356,11 @@ def _user_role(message: Message, first: dict) -> None:
 
 
 def _media(block: dict) -> Attachment:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = as_dict(block.get("source"))
     data = source.get("data")
     size = (len(data) * 3) // 4 if isinstance(data, str) and source.get("type") == "base64" else None
-    mime = source.get("media_type") if isinstance(source.get("media_type"), str) else None
-    return Attachment(kind=block_type(block), mime_type=mime, size_bytes=size,
-                      pointer=source.get("url") if isinstance(source.get("url"), str) else None,
+    return Attachment(kind=block_type(block), mime_type=as_text(source.get("media_type")), size_bytes=size,
+                      pointer=as_text(source.get("url")),
                       raw=_strip_base64(block))
 
 

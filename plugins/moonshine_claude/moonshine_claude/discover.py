@@ -1,6 +1,6 @@
 """Find what an export holds: which member is a conversations file, a side file, a session log.
 
-Every input shape the format notes list reduces to a set of *units*: a member
+Every input shape docs/formats/claude.md §1 lists reduces to a set of *units*: a member
 of an :class:`~moonshine_core.sources.ExportSource` (possibly inside nested
 zips, for batch zips and the late-2026 per-category zips) with its role. Names
 decide first (``conversations.json``, ``projects/<uuid>.json``,

@@ -1,7 +1,7 @@
 """The claude.ai default-model timeline, used only to *infer* a model for export messages.
 
 The official export never names the model. The timeline below (from the
-agoramachina/claude-exporter default-model table in the format notes) gives the
+agoramachina/claude-exporter default-model table, docs/formats/claude.md §9) gives the
 default model of claude.ai on a date; users could pick another, so every value
 from here is stored with ``model_inferred=True``. Before Claude 3 no guess is made.
 """

@@ -1,44 +1,21 @@
-"""The Claude provider's hook implementations (thin: the work lives in the sibling modules)."""
+"""The Claude provider's hook implementations: one :class:`ProviderPlugin` over the sibling modules.
+
+The entry point ``claude = "moonshine_claude.plugin:plugin"`` names :data:`plugin`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
-from moonshine_core import hookimpl
-from moonshine_core.records import Detection, RawRecord, Record
-from moonshine_core.sources import ExportSource
+from moonshine_core.provider import ProviderPlugin
 
 from . import PROVIDER
 from .detect import detect
 from .normalize import normalize
 from .parse import parse
 
+#: The synthetic sample exports (``claude_ai_2026``, ``claude_ai_legacy``, ``claude_code``).
+SAMPLES_DIR = Path(str(resources.files("moonshine_claude") / "samples"))
 
-@hookimpl
-def moonshine_detect(source: ExportSource) -> Detection | None:
-    """claude.ai exports (every era) and Claude Code session logs."""
-    return detect(source)
-
-
-@hookimpl
-def moonshine_parse(provider: str, source: ExportSource) -> Iterator[RawRecord] | None:
-    """Stream raw conversations, then side records; None for other providers."""
-    if provider != PROVIDER:
-        return None
-    return parse(source)
-
-
-@hookimpl
-def moonshine_normalize(provider: str, raw: RawRecord) -> list[Record] | None:
-    """Conversations with their regeneration comparisons, or one side record; None for other providers."""
-    if provider != PROVIDER:
-        return None
-    return normalize(raw)
-
-
-@hookimpl
-def moonshine_sample_exports() -> list[str]:
-    """The synthetic sample exports shipped in ``moonshine_claude/samples``."""
-    root = resources.files("moonshine_claude") / "samples"
-    return sorted(str(root / name) for name in ("claude_ai_2026", "claude_ai_legacy", "claude_code"))
+plugin = ProviderPlugin(PROVIDER, detect=detect, parse=parse, normalize=normalize, samples=SAMPLES_DIR)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from moonshine_core.errors import NormalizeError
-from moonshine_core.ids import content_sha256
+from moonshine_core.provider import as_dict, as_id, as_str, fallback_id
 from moonshine_core.records import RawRecord, SideRecord
 
 #: The field that identifies each kind of side record, in order of preference.
@@ -19,21 +19,17 @@ _ID_FIELDS = {
 
 def normalize_side(raw: RawRecord) -> list[SideRecord]:
     """One SideRecord; users and memories are ``personal`` (provenance only, never in a dataset)."""
-    context = raw.context if isinstance(raw.context, dict) else {}
-    kind = context.get("side_kind") if isinstance(context.get("side_kind"), str) else "unknown"
+    context = as_dict(raw.context)
+    kind = as_str(context.get("side_kind")) or "unknown"
     data = raw.data
     if not isinstance(data, dict):
         raise NormalizeError(f"{kind} record is a {type(data).__name__}, not a JSON object")
-    record_id = None
-    for field in _ID_FIELDS.get(kind, ("uuid",)):
-        if isinstance(data.get(field), str) and data[field]:
-            record_id = data[field]
-            break
-    if record_id is None and kind in ("memory", "reflection", "design_chat", "project") and \
-            isinstance(context.get("file_stem"), str) and context["file_stem"]:
-        record_id = context["file_stem"]   # 2026 layout: the file is named by its uuid
+    ids = (as_id(data.get(field)) for field in _ID_FIELDS.get(kind, ("uuid",)))
+    record_id = next((i for i in ids if i is not None), None)
+    if record_id is None and kind in ("memory", "reflection", "design_chat", "project"):
+        record_id = as_str(context.get("file_stem"))   # 2026 layout: the file is named by its uuid
     if record_id is None:
-        record_id = f"sha:{content_sha256(data)[:24]}"
+        record_id = fallback_id(data)
     value: dict[str, Any] = {"source": {"member": raw.member, "index": raw.index, "variant": raw.variant},
                              "value": data}
     if kind == "manifest":

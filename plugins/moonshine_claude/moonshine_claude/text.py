@@ -10,7 +10,6 @@ text into reasoning and structured artifact calls.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import attrs
 
@@ -73,11 +72,6 @@ def clean_flat_text(text: str) -> CleanedText:
     body, placeholders = strip_placeholders(body)
     return CleanedText(text=tidy(body), thinking=[t for t in thinking if t], artifacts=artifacts,
                        placeholders=placeholders)
-
-
-def as_text(value: Any) -> str:
-    """A string field that may arrive as anything: strings pass, None is empty, the rest is dropped."""
-    return value if isinstance(value, str) else ""
 
 
 # -- Claude Code ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Synthetic Claude exports for the tests, one builder per era of the format notes.
+"""Synthetic Claude exports for the tests, one builder per era of docs/formats/claude.md (§2, §11).
 
 Everything here is invented; nothing is copied from a real export. The same
 builders wrote the sample exports shipped in ``moonshine_claude/samples``.

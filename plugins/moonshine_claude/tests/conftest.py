@@ -9,10 +9,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import moonshine_claude.normalize as _normalize  # noqa: E402
+from moonshine_claude.plugin import plugin  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def strict_internal(monkeypatch: pytest.MonkeyPatch) -> None:
+def raise_unexpected(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug that raises TypeError/KeyError inside normalise must fail the test, not become a NormalizeError."""
-    monkeypatch.setattr(_normalize, "STRICT_INTERNAL", True)
+    monkeypatch.setattr(plugin, "raise_unexpected", True)

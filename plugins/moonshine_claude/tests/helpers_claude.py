@@ -8,9 +8,21 @@ from typing import Any
 from moonshine_core.records import Comparison, Conversation, RawRecord, SideRecord
 from moonshine_core.sources import ExportSource
 
-from moonshine_claude.detect import detect
-from moonshine_claude.normalize import normalize
-from moonshine_claude.parse import parse
+from moonshine_claude import PROVIDER
+from moonshine_claude.plugin import plugin
+
+
+def normalize(raw: RawRecord) -> list[Any]:
+    """Normalise one raw record through the plugin's hook (errors name the record, as in a run)."""
+    return plugin.moonshine_normalize(PROVIDER, raw)
+
+
+def parse(source: ExportSource) -> Any:
+    return plugin.moonshine_parse(PROVIDER, source)
+
+
+def detect(source: ExportSource) -> Any:
+    return plugin.moonshine_detect(source)
 
 
 def run(path: Path) -> list[Any]:

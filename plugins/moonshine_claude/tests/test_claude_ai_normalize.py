@@ -1,4 +1,4 @@
-"""claude.ai conversations, one era of the format notes at a time."""
+"""claude.ai conversations, one era of docs/formats/claude.md §2 at a time."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import copy
 
 import pytest
 from moonshine_core.errors import NormalizeError
+from moonshine_core.provider import fallback_id
 from moonshine_core.trees import check_tree, path_to_root
 
 import claude_fixtures as F
 from helpers_claude import comparisons, conversations, one_conversation
+from moonshine_claude.plugin import plugin
 
 
 def _conv(data):
@@ -163,3 +165,74 @@ def test_ids_are_stable_across_runs() -> None:
             {k: v for k, v in m.items() if k != "uuid"} for m in F.conversation_2025()["chat_messages"]]})
         return [(m.message_id, m.parent_id) for m in conv.messages]
     assert ids() == ids()
+
+
+def test_message_without_uuid_gets_the_toolkit_fallback_id() -> None:
+    data = F.conversation_2025()
+    item = data["chat_messages"][1]
+    del item["uuid"]
+    _, by_id = _conv(data)
+    assert fallback_id(item) in by_id and fallback_id(item).startswith("sha256:")
+
+
+def test_normalize_errors_name_the_record() -> None:
+    with pytest.raises(NormalizeError, match=r"^conversations\.json#0: conversation has no uuid"):
+        one_conversation({"chat_messages": []})
+
+
+def test_unexpected_exceptions_become_normalize_errors_unless_tests_ask(monkeypatch) -> None:
+    import moonshine_claude.normalize as module
+
+    def broken(raw):
+        raise KeyError("boom")
+    monkeypatch.setattr(module, "normalize_conversation", broken)
+    with pytest.raises(KeyError):
+        one_conversation(F.conversation_2026())          # conftest sets plugin.raise_unexpected
+    monkeypatch.setattr(plugin, "raise_unexpected", False)
+    with pytest.raises(NormalizeError, match=r"conversations\.json#0: malformed conversation record \(KeyError"):
+        one_conversation(F.conversation_2026())
+
+
+# -- regenerations: the toolkit's rule (moonshine_core.trees.regeneration_forks) ----------------
+
+
+def _item(uuid, parent, t, content, sender="assistant"):
+    return {"uuid": uuid, "parent_message_uuid": parent, "sender": sender, "created_at": t, "updated_at": t,
+            "text": "", "content": content, "attachments": [], "files": []}
+
+
+def test_retry_with_nothing_to_show_is_not_an_alternative() -> None:
+    data = F.conversation_2026()
+    h1, a1, a2, _, _ = [m["uuid"] for m in data["chat_messages"]]
+    data["chat_messages"].insert(2, _item("019a0000-0000-7000-8000-0000000000a0", h1,
+                                          "2026-06-01T10:01:00.000000Z", []))   # a stopped, empty retry
+    [comparison] = comparisons(one_conversation(data))
+    assert comparison.candidate_message_ids == [a1, a2]
+    assert comparison.chosen_message_ids == [a2] and comparison.rejected_message_ids == [a1]
+
+
+def test_fork_off_the_active_branch_infers_no_choice() -> None:
+    """The user left both retries for a new prompt: nobody continued from either, so neither is chosen."""
+    data = F.conversation_2026()
+    h1, a1, a2, _, _ = [m["uuid"] for m in data["chat_messages"]]
+    text = [{"type": "text", "text": "Another topic."}]
+    data["chat_messages"] += [
+        _item("019a0000-0000-7000-8000-0000000000h9", F.ROOT, "2026-06-02T10:00:00.000000Z", text, "human"),
+        _item("019a0000-0000-7000-8000-0000000000a9", "019a0000-0000-7000-8000-0000000000h9",
+              "2026-06-02T10:00:05.000000Z", [{"type": "text", "text": "Sure."}])]
+    conv, _ = _conv(data)
+    assert conv.current_leaf_id == "019a0000-0000-7000-8000-0000000000a9"
+    [comparison] = comparisons(one_conversation(data))
+    assert comparison.prompt_message_id == h1 and comparison.candidate_message_ids == [a1, a2]
+    assert comparison.chosen_message_ids == [] and comparison.rejected_message_ids == []
+    assert comparison.created_at == conv.messages[2].created_at    # the latest answer's time (a2)
+
+
+def test_retries_of_a_time_ordered_export_give_no_comparison() -> None:
+    data = F.conversation_2025()
+    retry = copy.deepcopy(data["chat_messages"][1])
+    retry["uuid"] = "m2025-retry"
+    data["chat_messages"].append(retry)               # no parent links: it cannot be placed as a sibling
+    conv, by_id = _conv(data)
+    assert "m2025-retry" in by_id and conv.order_inferred
+    assert comparisons(one_conversation(data)) == []

@@ -110,3 +110,44 @@ def test_synthetic_api_error_messages() -> None:
     records[-3]["isApiErrorMessage"] = True
     _, by_id = _session(records)
     assert by_id["a6"].model is None and by_id["a6"].metadata["synthetic"] and by_id["a6"].status == "api_error"
+
+
+def _rewind_with_tool_use(records):
+    """A second answer to u5 that runs a tool before answering (a7 tool_use -> r3 result -> a8 text)."""
+    T = "2026-02-10T22:59:"
+    at = len(records) - 2                              # before the summary and the mystery record
+    records[at:at] = [
+        F._assistant("a7", "u5", T + "00.000Z", "msg_D",
+                     {"type": "tool_use", "id": "toolu_C", "name": "Read", "input": {"path": "x.png"}}, 6),
+        F._result("r3", "a7", T + "01.000Z", "toolu_C", "an image of a cat"),
+        F._assistant("a8", "r3", T + "02.000Z", "msg_E", {"type": "text", "text": "It is a cat."}, 5),
+    ]
+    return records
+
+
+def test_rewind_alternatives_are_represented_by_their_final_answer() -> None:
+    records = _rewind_with_tool_use(F.session_records())
+    conv, by_id = _session(records)
+    assert conv.current_leaf_id == "a8" and by_id["a7"].text == ""
+    [comparison] = comparisons(one_session(records))
+    assert comparison.prompt_message_id == "u5" and comparison.candidate_message_ids == ["a6", "a8"]
+    assert comparison.chosen_message_ids == ["a8"] and comparison.rejected_message_ids == ["a6"]
+    assert comparison.created_at == by_id["a8"].created_at
+
+
+def test_sidechain_messages_are_not_alternatives() -> None:
+    records = F.session_records()
+    side = {**F._assistant("sc1", "u5", "2026-02-10T22:58:30.000Z", "msg_S",
+                           {"type": "text", "text": "Sub-agent report."}, 3), "isSidechain": True}
+    records.insert(len(records) - 2, side)
+    conv, by_id = _session(records)
+    assert by_id["sc1"].parent_id == "u5" and by_id["sc1"].metadata["is_sidechain"]
+    assert comparisons(one_session(records)) == []
+    records = _rewind_with_tool_use(records)          # a real rewind next to it: only a6 and a8 compete
+    [comparison] = comparisons(one_session(records))
+    assert comparison.candidate_message_ids == ["a6", "a8"]
+
+
+def test_parallel_tool_results_are_not_regenerations() -> None:
+    """Results of one batch are chained, so the batch's follow-up answer is no fork."""
+    assert comparisons(one_session(F.session_records())) == []

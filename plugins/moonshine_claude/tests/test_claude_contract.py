@@ -8,13 +8,14 @@ import pytest
 from moonshine_core.testing import ProviderContract, check_provider, plugin_manager_for
 
 import claude_fixtures as F
-import moonshine_claude.plugin
-from moonshine_claude.plugin import moonshine_sample_exports
+from moonshine_claude.plugin import plugin as claude_plugin
+
+moonshine_sample_exports = claude_plugin.moonshine_sample_exports
 
 
 class TestClaudeContract(ProviderContract):
     provider = "claude"
-    plugin = moonshine_claude.plugin
+    plugin = claude_plugin
     samples = [Path(p) for p in moonshine_sample_exports()]
 
 
@@ -26,7 +27,7 @@ def test_samples_ship_every_variant() -> None:
 
 @pytest.mark.parametrize("build", [F.write_manifest_folder, F.write_legacy_folder])
 def test_contract_on_built_exports(tmp_path: Path, build) -> None:
-    pm = plugin_manager_for("claude", moonshine_claude.plugin)
+    pm = plugin_manager_for("claude", claude_plugin)
     assert check_provider(pm, "claude", build(tmp_path / "export")) == []
 
 

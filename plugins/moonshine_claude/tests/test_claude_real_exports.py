@@ -13,14 +13,14 @@ from moonshine_core.records import Conversation, SideRecord
 from moonshine_core.testing import normalize_all, plugin_manager_for, real_export_files
 from moonshine_core.trees import check_tree, path_to_root
 
-import moonshine_claude.plugin
+from moonshine_claude.plugin import plugin
 
 CLAUDE = real_export_files("claude", start=__file__)
 CLAUDE_CODE = real_export_files("claude_code", start=__file__)
 
 
 def _pm():
-    return plugin_manager_for("claude", moonshine_claude.plugin)
+    return plugin_manager_for("claude", plugin)
 
 
 def _check_common(path: Path) -> list:

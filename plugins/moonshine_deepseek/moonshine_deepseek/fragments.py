@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from moonshine_core.provider import as_id, as_int, as_str, as_text
 from moonshine_core.records import Attachment, ToolCall, ToolResult
 
 USER_TYPES = frozenset({"REQUEST"})
@@ -89,12 +90,6 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
-
-
 def render_results(results: Any, parts: Parts) -> str:
     """Search results as text a model can read: ``[cite_index] title / url / snippet`` blocks."""
     if not isinstance(results, list):
@@ -109,13 +104,13 @@ def render_results(results: Any, parts: Parts) -> str:
         head = []
         if entry.get("cite_index") is not None:
             head.append(f"[{entry.get('cite_index')}]")
-        title = entry.get("title")
-        if isinstance(title, str) and title:
+        title = as_str(entry.get("title"))
+        if title is not None:
             head.append(title)
         lines = [" ".join(head)] if head else []
         for key in ("url", "snippet"):
-            value = entry.get(key)
-            if isinstance(value, str) and value:
+            value = as_str(entry.get(key))
+            if value is not None:
                 lines.append(value)
         if lines:
             blocks.append("\n".join(lines))
@@ -133,16 +128,15 @@ def file_attachments(files: Any, parts: Parts, where: str) -> None:
         if not isinstance(entry, dict):
             parts.unknown.append(f"{where}_entry:{type(entry).__name__}")
             continue
-        name = entry.get("file_name", entry.get("name"))
-        name = name if isinstance(name, str) else None
-        size = _int(entry.get("file_size", entry.get("size")))
+        name = as_text(entry.get("file_name", entry.get("name")))
+        size = as_int(entry.get("file_size", entry.get("size")))
         if name is not None and any(a.name == name and a.size_bytes == size for a in parts.attachments):
             continue  # the same upload listed by a FILE fragment and by the message's files[]
         pointer = entry.get("id", entry.get("file_id"))
         parts.attachments.append(Attachment(
             kind="image" if entry.get("is_image") is True else "file",
             name=name,
-            pointer=str(pointer) if isinstance(pointer, (str, int)) and not isinstance(pointer, bool) else None,
+            pointer=as_id(pointer),
             size_bytes=size,
             raw=entry,
         ))
@@ -167,7 +161,7 @@ def _tool(fragment: dict[str, Any], kind: str, call_id: str, parts: Parts) -> No
         status = fragment.get("status")
         parts.tool_results.append(ToolResult(
             content=result_text, call_id=call_id, name=name,
-            status=status if isinstance(status, str) else None,
+            status=as_text(status),
             structured=fragment.get("results", fragment.get("result")),
             raw=fragment,
         ))
@@ -230,7 +224,7 @@ def from_flat(message: dict[str, Any], node_id: str, role: str | None) -> Parts:
                                          raw={"search_status": status}))
         parts.tool_results.append(ToolResult(
             content=render_results(results, parts), call_id=call_id, name="web_search",
-            status=status if isinstance(status, str) else None, structured=results,
+            status=as_text(status), structured=results,
             raw={"search_status": status, "search_results": results},
         ))
     tips = message.get("tips")

@@ -13,8 +13,10 @@ Web API (``chat_session`` + ``chat_messages``)
     Every chat message becomes a :class:`Message` with ``str(message_id)``;
     several roots are kept; ``current_message_id`` is the active pointer.
 
-Both give ``Comparison(source="regeneration")`` for every prompt with two
-or more assistant answers, the one on the active branch counted as chosen
+Both give ``Comparison(source="regeneration")`` wherever the toolkit's one
+rule (:func:`moonshine_core.provider.regeneration_comparisons`) finds a
+regeneration: a message whose turn branches into two or more alternatives
+with a visible answer, the one on the active branch counted as chosen
 (inferred).
 """
 
@@ -24,8 +26,9 @@ from typing import Any
 
 from moonshine_core import trees
 from moonshine_core.errors import NormalizeError
-from moonshine_core.ids import content_sha256
-from moonshine_core.records import Comparison, Conversation, Message, RawRecord, SideRecord
+from moonshine_core.provider import (MappingTree, as_id, as_int, as_str, as_text, fallback_id,
+                                     regeneration_comparisons, unknown_keys)
+from moonshine_core.records import Conversation, Message, RawRecord, SideRecord
 from moonshine_core.timeutil import to_epoch
 
 from . import layout
@@ -49,29 +52,12 @@ USER_KEYS = frozenset({"user_id", "email", "mobile", "oauth_profiles"})
 _API_ROLES = {"USER": "user", "ASSISTANT": "assistant", "SYSTEM": "system", "TOOL": "tool"}
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _id(value: Any) -> str | None:
-    """A provider id as a string (ints are stringified; anything else is not an id)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value:
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else :class:`NormalizeError` saying what ``what`` is instead."""
+    if isinstance(value, dict):
         return value
-    if isinstance(value, int):
-        return str(value)
-    return None
-
-
-def _add_unknown(found: list[str], shapes: list[str]) -> None:
-    for shape in shapes:
-        if shape not in found:
-            found.append(shape)
-
-
-def _unknown_keys(obj: dict[str, Any], known: frozenset[str], label: str) -> list[str]:
-    return [f"{label}:{k}" for k in obj if k not in known]
+    found = "missing" if value is None else f"a {type(value).__name__}"
+    raise NormalizeError(f"{what} is {found}, not an object")
 
 
 def _build_message(message_id: str, parent_id: str | None, parts: Parts, *, role: str | None,
@@ -113,7 +99,7 @@ def _build_message(message_id: str, parent_id: str | None, parts: Parts, *, role
         hidden=hidden,
         hidden_reason="ui_tip" if hidden else None,
         content_kind="+".join(dict.fromkeys(parts.types)) or None,
-        model=_str_or_none(model),
+        model=as_str(model),
         created_at=to_epoch(created),
         metadata=metadata,
         raw=raw,
@@ -123,122 +109,59 @@ def _build_message(message_id: str, parent_id: str | None, parts: Parts, *, role
 def _finish(conversation: Conversation, pointer: str | None) -> list[Any]:
     """Repair the tree, choose the active leaf, and derive regeneration comparisons."""
     messages = conversation.messages
+    # Each unknown shape once, in the order first seen.
+    conversation.unknown_shapes = list(dict.fromkeys(conversation.unknown_shapes))
     repairs = trees.repair_tree(messages)
     if repairs:
         conversation.metadata["tree_repairs"] = repairs
     conversation.current_leaf_id, conversation.active_branch_inferred = trees.choose_active_leaf(messages, pointer)
     by_id = {m.message_id: m for m in messages}
     active_path = trees.path_to_root(messages, conversation.current_leaf_id or "")
-    active = set(active_path)
     # The conversation's model is the one that answered last on the branch the user saw.
     conversation.model = next((by_id[i].model for i in reversed(active_path)
                                if by_id[i].role == "assistant" and by_id[i].model), None)
-    records: list[Any] = [conversation]
-    for prompt_id, kids in trees.children_map(messages).items():
-        if prompt_id is None or by_id[prompt_id].role != "user":
-            continue
-        answers = [k for k in kids if by_id[k].role == "assistant"]
-        if len(answers) < 2:
-            continue
-        chosen = [a for a in answers if a in active]
-        records.append(Comparison(
-            comparison_id=f"regen:{conversation.conversation_id}:{prompt_id}",
-            source="regeneration",
-            conversation_id=conversation.conversation_id,
-            prompt_message_id=prompt_id,
-            candidate_message_ids=answers,
-            chosen_message_ids=chosen,
-            rejected_message_ids=[a for a in answers if a not in chosen],
-            chosen_is_inferred=True,
-            created_at=max((by_id[a].created_at for a in answers if by_id[a].created_at is not None),
-                           default=None),
-        ))
-    return records
+    return [conversation, *regeneration_comparisons(conversation)]
 
 
 # -- official export ------------------------------------------------------------------------------
 
 def normalize_export_conversation(data: Any, variant: str) -> list[Any]:
     """One conversation of ``conversations.json`` (a ``mapping`` tree) to records."""
-    if not isinstance(data, dict):
-        raise NormalizeError(f"conversation is a {type(data).__name__}, not an object")
-    conversation_id = _id(data.get("id"))
+    data = _object(data, "conversation")
+    conversation_id = as_id(data.get("id"))
     if conversation_id is None:
         raise NormalizeError("conversation has no id")
-    mapping = data.get("mapping")
-    if not isinstance(mapping, dict):
-        raise NormalizeError(f"conversation {conversation_id}: mapping is "
-                             f"{'missing' if mapping is None else type(mapping).__name__}, not an object")
-    unknown: list[str] = _unknown_keys(data, CONVERSATION_KEYS, "conversation_key")
-    nodes: dict[str, dict[str, Any]] = {}
-    for key, node in mapping.items():
-        if isinstance(node, dict):
-            nodes[key] = node
-        else:
-            _add_unknown(unknown, [f"node:{type(node).__name__}"])
-    # Parent links: "parent" first; the parent's "children" list when "parent" is absent.
-    parent_from_children: dict[str, str] = {}
-    for key, node in nodes.items():
-        children = node.get("children")
-        if isinstance(children, list):
-            for child in children:
-                if isinstance(child, str):
-                    parent_from_children.setdefault(child, key)
-        elif children is not None:
-            _add_unknown(unknown, [f"node_children:{type(children).__name__}"])
-
-    def raw_parent(key: str) -> str | None:
-        node = nodes[key]
-        if "parent" in node:
-            parent = node["parent"]
-            if parent is not None and _id(parent) is None:
-                _add_unknown(unknown, [f"node_parent:{type(parent).__name__}"])
-            return _id(parent)
-        return parent_from_children.get(key)
-
-    has_message = {k for k, n in nodes.items() if isinstance(n.get("message"), dict)}
-
-    def nearest_message_ancestor(key: str) -> str | None:
-        seen = {key}
-        parent = raw_parent(key)
-        while parent is not None:
-            if parent in has_message or parent not in nodes:
-                return parent  # an id missing from the mapping stays; repair_tree records it as dangling
-            if parent in seen:
-                return None
-            seen.add(parent)
-            parent = raw_parent(parent)
-        return None
-
+    mapping = _object(data.get("mapping"), f"conversation {conversation_id}: mapping")
+    unknown: list[str] = unknown_keys(data, CONVERSATION_KEYS, "conversation_key")
+    tree = MappingTree(mapping)
+    unknown += tree.unknown
     messages: list[Message] = []
-    plumbing = 0
-    for key, node in nodes.items():
-        _add_unknown(unknown, _unknown_keys(node, NODE_KEYS, "node_key"))
+    for key, node in tree.nodes.items():
+        unknown += unknown_keys(node, NODE_KEYS, "node_key")
         message = node.get("message")
-        if not isinstance(message, dict):
+        if not tree.has_message(key):
             if message is not None:
-                _add_unknown(unknown, [f"node_message:{type(message).__name__}"])
-            plumbing += 1
+                unknown.append(f"node_message:{type(message).__name__}")
             continue
-        _add_unknown(unknown, _unknown_keys(message, EXPORT_MESSAGE_KEYS, "message_key"))
+        unknown += unknown_keys(message, EXPORT_MESSAGE_KEYS, "message_key")
         parts = from_fragments(message.get("fragments"), key)
         file_attachments(message.get("files"), parts, "files")
-        _add_unknown(unknown, parts.unknown)
-        msg = _build_message(key, nearest_message_ancestor(key), parts, role=None,
-                             model=message.get("model"), created=message.get("inserted_at"), raw=node)
-        messages.append(msg)
+        unknown += parts.unknown
+        parent, _ = tree.message_parent(key)
+        messages.append(_build_message(key, parent, parts, role=None, model=message.get("model"),
+                                       created=message.get("inserted_at"), raw=node))
     _infer_missing_roles(messages)
     title = data.get("title")
     conversation = Conversation(
         conversation_id=conversation_id,
         messages=messages,
-        title=title if isinstance(title, str) else None,
+        title=as_text(title),
         created_at=to_epoch(data.get("inserted_at")),
         updated_at=to_epoch(data.get("updated_at")),
         format_variant=variant,
         raw_message_count=count_export_messages(data),
         unknown_shapes=unknown,
-        metadata={"plumbing_nodes": plumbing},
+        metadata={"plumbing_nodes": tree.plumbing_count()},
         raw=data,
     )
     return _finish(conversation, None)
@@ -267,8 +190,7 @@ def _infer_missing_roles(messages: list[Message]) -> None:
 
 def _unwrap_api(data: Any) -> tuple[dict[str, Any], list[str]]:
     """The ``biz_data`` object of a saved history response (or the object itself when it is one)."""
-    if not isinstance(data, dict):
-        raise NormalizeError(f"chat record is a {type(data).__name__}, not an object")
+    data = _object(data, "chat record")
     inner = data.get("data")
     if isinstance(inner, dict) and isinstance(inner.get("biz_data"), dict):
         return inner["biz_data"], []
@@ -280,25 +202,23 @@ def _unwrap_api(data: Any) -> tuple[dict[str, Any], list[str]]:
 def normalize_api_chat(data: Any, variant: str) -> list[Any]:
     """One saved web-API chat (``chat_session`` + ``chat_messages``) to records."""
     biz, unknown = _unwrap_api(data)
-    session = biz.get("chat_session")
-    if not isinstance(session, dict):
-        raise NormalizeError("chat_session is missing or not an object")
-    conversation_id = _id(session.get("id"))
+    session = _object(biz.get("chat_session"), "chat_session")
+    conversation_id = as_id(session.get("id"))
     if conversation_id is None:
         raise NormalizeError("chat_session has no id")
     chat_messages = biz.get("chat_messages")
     if not isinstance(chat_messages, list):
         raise NormalizeError(f"chat {conversation_id}: chat_messages is missing or not a list")
-    _add_unknown(unknown, _unknown_keys(biz, BIZ_KEYS, "biz_key"))
-    _add_unknown(unknown, _unknown_keys(session, SESSION_KEYS, "session_key"))
+    unknown += unknown_keys(biz, BIZ_KEYS, "biz_key")
+    unknown += unknown_keys(session, SESSION_KEYS, "session_key")
     messages: list[Message] = []
     uses_fragments = False
     for index, item in enumerate(chat_messages):
         if not isinstance(item, dict):
-            _add_unknown(unknown, [f"chat_message:{type(item).__name__}"])
+            unknown.append(f"chat_message:{type(item).__name__}")
             continue
-        _add_unknown(unknown, _unknown_keys(item, API_MESSAGE_KEYS, "message_key"))
-        message_id = _id(item.get("message_id")) or f"index:{index}"
+        unknown += unknown_keys(item, API_MESSAGE_KEYS, "message_key")
+        message_id = as_id(item.get("message_id")) or f"index:{index}"
         raw_role = item.get("role")
         role = _API_ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None and isinstance(raw_role, str) and raw_role:
@@ -309,13 +229,12 @@ def normalize_api_chat(data: Any, variant: str) -> list[Any]:
         else:
             parts = from_flat(item, message_id, role or "assistant")
         file_attachments(item.get("files"), parts, "files")
-        _add_unknown(unknown, parts.unknown)
-        msg = _build_message(message_id, _id(item.get("parent_id")), parts, role=role,
+        unknown += parts.unknown
+        msg = _build_message(message_id, as_id(item.get("parent_id")), parts, role=role,
                              model=item.get("model"), created=item.get("inserted_at"), raw=item)
-        status = item.get("status")
-        msg.status = status if isinstance(status, str) else None
-        usage = item.get("accumulated_token_usage")
-        if isinstance(usage, int) and not isinstance(usage, bool):
+        msg.status = as_text(item.get("status"))
+        usage = as_int(item.get("accumulated_token_usage"))
+        if usage is not None:
             msg.usage = {"accumulated_token_usage": usage}
         for flag in ("thinking_enabled", "search_enabled"):
             if isinstance(item.get(flag), bool):
@@ -323,7 +242,7 @@ def normalize_api_chat(data: Any, variant: str) -> list[Any]:
         if item.get("feedback") is not None:
             # Never seen non-null, so its shape is unknown: keep it visible rather than guess a rating.
             msg.metadata["feedback"] = item["feedback"]
-            _add_unknown(unknown, ["message_feedback"])
+            unknown.append("message_feedback")
         messages.append(msg)
     _infer_missing_roles(messages)
     title = session.get("title")
@@ -332,7 +251,7 @@ def normalize_api_chat(data: Any, variant: str) -> list[Any]:
     conversation = Conversation(
         conversation_id=conversation_id,
         messages=messages,
-        title=title if isinstance(title, str) else None,
+        title=as_text(title),
         created_at=to_epoch(session.get("inserted_at")),
         updated_at=to_epoch(session.get("updated_at")),
         format_variant=layout.API_FRAGMENTS if uses_fragments else layout.API_FLAT,
@@ -341,7 +260,7 @@ def normalize_api_chat(data: Any, variant: str) -> list[Any]:
         metadata=metadata,
         raw=data,
     )
-    return _finish(conversation, _id(session.get("current_message_id")))
+    return _finish(conversation, as_id(session.get("current_message_id")))
 
 
 # -- side files ---------------------------------------------------------------------------------
@@ -350,28 +269,19 @@ def normalize_user(data: Any, context: dict[str, Any]) -> list[Any]:
     """``user.json`` (account details, all personal) to one ``SideRecord(kind="user", personal=True)``."""
     if context.get("error"):
         raise NormalizeError(f"user.json unreadable: {context['error']}")
-    if not isinstance(data, dict):
-        raise NormalizeError(f"user.json is a {type(data).__name__}, not an object")
-    user_id = _id(data.get("user_id"))
-    record_id = f"user:{user_id}" if user_id else f"user:sha256:{content_sha256(data)[:16]}"
+    data = _object(data, "user.json")
+    user_id = as_id(data.get("user_id"))
+    record_id = f"user:{user_id}" if user_id else f"user:{fallback_id(data)}"
     return [SideRecord(kind="user", record_id=record_id, personal=True, data=data,
-                       unknown_shapes=_unknown_keys(data, USER_KEYS, "user_key"), raw=data)]
+                       unknown_shapes=unknown_keys(data, USER_KEYS, "user_key"), raw=data)]
 
 
 def normalize(raw: RawRecord) -> list[Any]:
-    """Dispatch one raw record; raises only :class:`NormalizeError`."""
-    try:
-        if raw.kind == "conversation":
-            if raw.context.get("shape") == "api":
-                return normalize_api_chat(raw.data, raw.variant or layout.API_FLAT)
-            return normalize_export_conversation(raw.data, raw.variant or layout.OFFICIAL)
-        if raw.kind == "side" and raw.context.get("side") == "user":
-            return normalize_user(raw.data, raw.context)
-        raise NormalizeError(f"unknown raw record kind {raw.kind!r}")
-    except NormalizeError:
-        raise
-    except RecursionError as exc:
-        raise NormalizeError("record is nested too deeply") from exc
-    except (TypeError, KeyError, AttributeError, ValueError, IndexError) as exc:
-        # A shape we did not foresee must cost one record, never the run.
-        raise NormalizeError(f"unexpected shape: {type(exc).__name__}: {exc}") from exc
+    """Dispatch one raw record (``ProviderPlugin`` turns any stray exception into ``NormalizeError``)."""
+    if raw.kind == "conversation":
+        if raw.context.get("shape") == "api":
+            return normalize_api_chat(raw.data, raw.variant or layout.API_FLAT)
+        return normalize_export_conversation(raw.data, raw.variant or layout.OFFICIAL)
+    if raw.kind == "side" and raw.context.get("side") == "user":
+        return normalize_user(raw.data, raw.context)
+    raise NormalizeError(f"unknown raw record kind {raw.kind!r}")

@@ -20,18 +20,24 @@ from moonshine_core.sources import ExportSource
 
 from .layout import EXPECTED, Layout, inspect_export
 
-# What reading a damaged zip member or file can raise besides ParseError.
+# What reading a damaged zip member or file can raise besides ParseError (ExportSource turns
+# what zipfile raises when it opens an encrypted or oddly compressed member into ParseError).
 READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError)
 
 
-def plan(source: ExportSource) -> Layout:
-    """The layout to stream, or :class:`ParseError` naming what is missing."""
+def read_layout(source: ExportSource) -> Layout | None:
+    """:func:`~moonshine_deepseek.layout.inspect_export`, with read failures as :class:`ParseError`."""
     try:
-        found = inspect_export(source)
+        return inspect_export(source)
     except ParseError:
         raise
     except READ_ERRORS as exc:
         raise ParseError(f"unreadable export ({type(exc).__name__}: {exc})", path=str(source.path)) from exc
+
+
+def plan(source: ExportSource) -> Layout:
+    """The layout to stream, or :class:`ParseError` naming what is missing."""
+    found = read_layout(source)
     if found is None:
         raise ParseError(f"not a DeepSeek export: missing {EXPECTED}", path=str(source.path))
     if found.refusal:
@@ -63,3 +69,8 @@ def stream(source: ExportSource, found: Layout) -> Iterator[RawRecord]:
             context["error"] = f"{type(exc).__name__}: {exc}"
         yield RawRecord(kind="side", data=data, member=found.user_member, index=0,
                         variant=found.variant, context=context)
+
+
+def parse(source: ExportSource) -> Iterator[RawRecord]:
+    """Plan ``source`` (refusing what is not a DeepSeek export) and stream its raw records."""
+    return stream(source, plan(source))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import moonshine_deepseek.plugin as deepseek_plugin
+from moonshine_deepseek.plugin import plugin as deepseek
 from moonshine_core.errors import NormalizeError
 from moonshine_core.records import Comparison, Conversation, SideRecord
 from moonshine_core.sources import ExportSource
@@ -66,9 +67,14 @@ USER_JSON = {"user_id": "00000000-0000-4000-8000-0000000000aa", "email": "someon
 
 
 @pytest.fixture
-def pm():
-    """A plugin manager with only this plugin (registered directly, not through its entry point)."""
-    return plugin_manager_for("deepseek", deepseek_plugin)
+def pm(monkeypatch):
+    """A plugin manager with only this plugin (registered directly, not through its entry point).
+
+    Unexpected exceptions in normalize are let out (``raise_unexpected``), so a bug fails the test
+    instead of hiding as one more per-record NormalizeError.
+    """
+    monkeypatch.setattr(deepseek, "raise_unexpected", True)
+    return plugin_manager_for("deepseek", deepseek)
 
 
 @pytest.fixture

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
-import moonshine_deepseek.plugin as deepseek_plugin
-from moonshine_core.plugins import make_plugin_manager
-from moonshine_core.testing import ProviderContract
+from moonshine_deepseek.plugin import plugin as deepseek
+from moonshine_core.testing import ProviderContract, plugin_manager_for
 
-SAMPLES = [Path(p) for p in deepseek_plugin.moonshine_sample_exports()]
+SAMPLES = [Path(p) for p in deepseek.moonshine_sample_exports()]
 
 
 class TestDeepSeekContract(ProviderContract):
     provider = "deepseek"
-    plugin = deepseek_plugin
+    plugin = deepseek
     samples = SAMPLES
 
     @pytest.fixture(autouse=True)
@@ -43,7 +42,7 @@ def test_samples_cover_every_variant():
 
 
 def test_installed_plugin_is_listed_without_error():
-    manager = make_plugin_manager(allow={"deepseek"}, block=set())
+    manager = plugin_manager_for("deepseek")  # through the installed entry point
     (info,) = [i for i in manager.plugin_infos() if i.name == "deepseek"]
     assert info.error is None and info.distribution == "moonshine-deepseek" and info.version == "0.1.0"
     assert {"moonshine_detect", "moonshine_parse", "moonshine_normalize", "moonshine_sample_exports"} <= set(info.hooks)

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from moonshine_core.errors import ParseError
 from moonshine_core.sources import ExportSource
 from moonshine_core.testing import real_export_files
 from moonshine_deepseek import layout
-from moonshine_deepseek.plugin import moonshine_detect
+from moonshine_deepseek.plugin import detect as detect_export
+from moonshine_deepseek.plugin import plugin as deepseek
 
 
 def test_official_zip_with_user_json_is_most_confident(tmp_path, build, detect):
@@ -115,7 +117,30 @@ def test_detect_never_raises(tmp_path):
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     for path in (broken, tmp_path):
         with ExportSource(path) as source:
-            assert moonshine_detect(source) is None
+            assert deepseek.moonshine_detect(source) is None
+
+
+def _encrypted_zip(path, build):
+    """A zip whose members say they are encrypted (flag bit 0), as a password-protected export would."""
+    build.write_zip(path, {"conversations.json": [build.chain("c", [("u", [build.frag("REQUEST", "hi")])])]})
+    data = bytearray(path.read_bytes())
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        data[at + flag_at] |= 0x01
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_unreadable_export_is_a_parse_error_not_a_detector_error(tmp_path, build, pm):
+    """The detector raises only ParseError on what it cannot read: "not mine", not a detector error."""
+    path = _encrypted_zip(tmp_path / "locked.zip", build)
+    with ExportSource(path) as source:
+        with pytest.raises(ParseError, match="encrypted"):
+            detect_export(source)
+        assert deepseek.moonshine_detect(source) is None
+        assert pm.detect(source) == ([], [])
+        with pytest.raises(ParseError, match="encrypted"):
+            pm.parse("deepseek", source)
 
 
 @pytest.mark.real_exports

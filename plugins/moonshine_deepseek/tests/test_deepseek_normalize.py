@@ -191,11 +191,80 @@ def test_ids_are_stable_and_unique(tmp_path, build, run):
 
 @pytest.mark.parametrize("data,reason", [
     ([], "not an object"), ({"title": "x", "mapping": {}}, "no id"),
-    ({"id": "c", "mapping": []}, "mapping is list"), ({"id": "c"}, "mapping is missing"),
+    ({"id": "c", "mapping": []}, "mapping is a list"), ({"id": "c"}, "mapping is missing"),
 ])
 def test_bad_conversations_raise_normalize_error(data, reason):
     with pytest.raises(NormalizeError, match=reason):
         normalize(RawRecord(kind="conversation", data=data, context={"shape": "export"}))
+
+
+# -- regenerations (the toolkit's one rule: moonshine_core.provider.regeneration_comparisons) ------
+
+def _tree(build, nodes):
+    """An official-export conversation from (id, parent, seconds, fragments) rows under a synthetic root."""
+    children = {}
+    for node_id, parent, _, _ in nodes:
+        children.setdefault(parent or "root", []).append(node_id)
+    mapping = {"root": build.node("root", None, children.get("root", []), None)}
+    for node_id, parent, second, fragments in nodes:
+        message = None if fragments is None else build.message(f"2025-01-01T00:00:{second:02d}Z", fragments)
+        mapping[node_id] = build.node(node_id, parent or "root", children.get(node_id, []), message)
+    return {"id": "c", "title": "t", "inserted_at": "2025-01-01T00:00:00Z", "updated_at": None,
+            "mapping": mapping}
+
+
+def _regenerations(tmp_path, build, run, nodes):
+    conversation, comparisons = _one(run, _conv_file(tmp_path, build, _tree(build, nodes)))
+    return conversation, comparisons
+
+
+def test_retry_after_a_search_step_compares_the_final_answers(tmp_path, build, run):
+    """A retry whose first try searched in a node of its own: the answer, not the search node, is the candidate."""
+    _, (comparison,) = _regenerations(tmp_path, build, run, [
+        ("1", None, 1, [build.frag("REQUEST", "q")]),
+        ("s", "1", 2, [build.frag("SEARCH", "", results=[])]),
+        ("2", "s", 3, [build.frag("RESPONSE", "first try")]),
+        ("3", "1", 4, [build.frag("RESPONSE", "retry")]),
+    ])
+    assert comparison.prompt_message_id == "1"
+    assert comparison.candidate_message_ids == ["2", "3"]
+    assert comparison.chosen_message_ids == ["3"] and comparison.rejected_message_ids == ["2"]
+    assert comparison.created_at == to_epoch("2025-01-01T00:00:04Z")
+
+
+def test_retry_that_produced_nothing_visible_is_not_a_regeneration(tmp_path, build, run):
+    _, comparisons = _regenerations(tmp_path, build, run, [
+        ("1", None, 1, [build.frag("REQUEST", "q")]),
+        ("2", "1", 2, [build.frag("RESPONSE", "")]),  # an empty (interrupted) answer
+        ("3", "1", 3, [build.frag("RESPONSE", "the answer")]),
+    ])
+    assert comparisons == []
+
+
+def test_ui_tip_node_is_looked_through(tmp_path, build, run):
+    """A hidden TIP node between the prompt and an answer is plumbing of that alternative."""
+    conversation, (comparison,) = _regenerations(tmp_path, build, run, [
+        ("1", None, 1, [build.frag("REQUEST", "q")]),
+        ("t", "1", 2, [build.frag("TIP", "Files are not shared")]),
+        ("2", "t", 3, [build.frag("RESPONSE", "first")]),
+        ("3", "1", 4, [build.frag("RESPONSE", "second")]),
+        ("4", "2", 5, [build.frag("REQUEST", "go on")]),
+    ])
+    assert _by_id(conversation)["t"].hidden is True
+    assert conversation.current_leaf_id == "4"
+    assert comparison.candidate_message_ids == ["2", "3"]
+    assert comparison.chosen_message_ids == ["2"] and comparison.rejected_message_ids == ["3"]
+
+
+def test_edits_are_branches_and_a_single_answer_is_no_fork(tmp_path, build, run):
+    _, comparisons = _regenerations(tmp_path, build, run, [
+        ("1", None, 1, [build.frag("REQUEST", "q")]),
+        ("2", "1", 2, [build.frag("RESPONSE", "a")]),
+        ("3", "2", 3, [build.frag("REQUEST", "follow-up")]),
+        ("4", "2", 4, [build.frag("REQUEST", "edited follow-up")]),
+        ("5", "4", 5, [build.frag("RESPONSE", "b")]),
+    ])
+    assert comparisons == []
 
 
 # -- web API ------------------------------------------------------------------------------------
@@ -215,7 +284,8 @@ def test_web_api_flat_pointer_roots_thinking_and_search(run, build):
     assert msgs["2"].usage == {"accumulated_token_usage": 42} and msgs["2"].status == "FINISHED"
     assert msgs["2"].model is None  # the API reports "" for the model
     assert comparison.candidate_message_ids == ["2", "3"]
-    assert comparison.chosen_message_ids == []  # the user left this tree for a new first prompt
+    # The user left this tree for a new first prompt: no choice to infer, so nothing is rejected either.
+    assert comparison.chosen_message_ids == [] and comparison.rejected_message_ids == []
     assert conversation.raw_message_count == 6
 
 

@@ -9,7 +9,7 @@ import pytest
 from moonshine_core.errors import ParseError
 from moonshine_core.sources import ExportSource
 from moonshine_deepseek.parse import plan, stream
-from moonshine_deepseek.plugin import moonshine_parse
+from moonshine_deepseek.plugin import plugin as deepseek
 
 
 def _conversations_zip(tmp_path, build, user=True):
@@ -22,7 +22,7 @@ def _conversations_zip(tmp_path, build, user=True):
 
 def test_parse_is_a_generator_of_conversations_then_user(tmp_path, build):
     with ExportSource(_conversations_zip(tmp_path, build)) as source:
-        result = moonshine_parse(provider="deepseek", source=source)
+        result = deepseek.moonshine_parse(provider="deepseek", source=source)
         assert inspect.isgenerator(result)
         raws = list(result)
     assert [r.kind for r in raws] == ["conversation"] * 3 + ["side"]
@@ -34,7 +34,7 @@ def test_parse_is_a_generator_of_conversations_then_user(tmp_path, build):
 
 def test_other_providers_get_none(build):
     with ExportSource(build.samples / "deepseek_web_api_flat.json") as source:
-        assert moonshine_parse(provider="chatgpt", source=source) is None
+        assert deepseek.moonshine_parse(provider="chatgpt", source=source) is None
 
 
 def test_user_json_becomes_a_personal_side_record(tmp_path, build, run):
@@ -76,7 +76,7 @@ def test_user_json_of_the_wrong_type(tmp_path, build, run):
         "conversations.json": [build.chain("c", [("u", [build.frag("REQUEST", "hi")])])],
         "user.json": ["not", "an", "object"]})
     _, _, sides, failures = run(path)
-    assert sides == [] and failures == ["user.json is a list, not an object"]
+    assert sides == [] and failures == ["user.json#0: user.json is a list, not an object"]  # located by ProviderPlugin
 
 
 def test_user_json_unknown_keys_are_listed(tmp_path, build, run):

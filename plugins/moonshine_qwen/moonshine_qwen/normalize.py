@@ -13,8 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from moonshine_core import ids
 from moonshine_core.errors import NormalizeError
+from moonshine_core.provider import (
+    MappingTree,
+    as_dict,
+    as_id,
+    as_int,
+    as_list,
+    as_str,
+    fallback_id,
+    latest_time,
+    normalize_rating,
+    regeneration_comparisons,
+)
 from moonshine_core.records import (
     Attachment,
     Comparison,
@@ -25,7 +36,7 @@ from moonshine_core.records import (
     SideRecord,
 )
 from moonshine_core.timeutil import to_epoch
-from moonshine_core.trees import choose_active_leaf, link_by_time, path_to_root, repair_tree
+from moonshine_core.trees import ConversationTree, choose_active_leaf, final_answer, link_by_time, repair_tree
 
 from .phases import read_content_list
 from .text import as_bool, normalize_tags, split_inline_reasoning
@@ -36,45 +47,10 @@ _FEATURE_KEYS = ("thinking_enabled", "thinking_budget", "thinking_mode", "thinki
                  "auto_search", "research_mode", "output_schema")
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (str, int)):
-        text = str(value).strip()
-        return text or None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def normalize(raw: RawRecord) -> list[Any]:
     """Records for one raw record: a conversation (with its feedback and comparisons) or an account record."""
     if raw.kind == "side":
-        user_id = _id(_dict(raw.data).get("user_id"))
+        user_id = as_id(as_dict(raw.data).get("user_id"))
         if user_id is None:
             raise NormalizeError("account record without a user_id")
         return [SideRecord(kind="user", record_id=f"user:{user_id}", personal=True,
@@ -82,25 +58,8 @@ def normalize(raw: RawRecord) -> list[Any]:
     if raw.kind != "conversation":
         raise NormalizeError(f"unknown raw record kind {raw.kind!r}")
     if not isinstance(raw.data, dict):
-        raise NormalizeError(f"conversation #{raw.index} is a JSON {type(raw.data).__name__}, not an object")
+        raise NormalizeError(f"conversation is a JSON {type(raw.data).__name__}, not an object")
     return ConversationBuilder(raw).build()
-
-
-def rating_of(annotation: Any) -> str:
-    """Open WebUI's ``annotation.rating`` (1 / -1) as ``thumbs_up`` / ``thumbs_down``; ``unknown`` if absent."""
-    value = annotation.get("rating") if isinstance(annotation, dict) else None
-    if isinstance(value, bool):
-        return "thumbs_up" if value else "thumbs_down"
-    if isinstance(value, (int, float)):
-        return "thumbs_up" if value > 0 else "thumbs_down" if value < 0 else "neutral"
-    if isinstance(value, str) and value.strip():
-        lowered = value.strip().lower()
-        if lowered in ("1", "+1", "up", "like", "good", "thumbs_up", "thumbsup", "positive"):
-            return "thumbs_up"
-        if lowered in ("-1", "down", "dislike", "bad", "thumbs_down", "thumbsdown", "negative"):
-            return "thumbs_down"
-        return lowered
-    return "unknown"
 
 
 class ConversationBuilder:
@@ -111,21 +70,21 @@ class ConversationBuilder:
         self.data: dict[str, Any] = raw.data
         self.unknown: list[str] = []
         self.feedback: list[Feedback] = []
-        self.conversation_id = _id(self.data.get("id"))
+        self.conversation_id = as_id(self.data.get("id"))
         self.id_inferred = self.conversation_id is None
         if self.conversation_id is None:
             # Stable across runs of the same export: the hash of the conversation as written.
-            self.conversation_id = "sha256:" + ids.content_sha256(self.data)[:32]
-        chat = _dict(self.data.get("chat"))
+            self.conversation_id = fallback_id(self.data)
+        chat = as_dict(self.data.get("chat"))
         self.chat = chat
-        self.history = _dict(chat.get("history"))
-        self.conv_models = [m for m in _list(chat.get("models")) or _list(self.data.get("models"))
+        self.history = as_dict(chat.get("history"))
+        self.conv_models = [m for m in as_list(chat.get("models")) or as_list(self.data.get("models"))
                             if isinstance(m, str) and m]
 
     # -- the whole conversation ---------------------------------------------------
     def build(self) -> list[Any]:
         nodes = self.history.get("messages")
-        pointer = _id(self.history.get("currentId")) or _id(self.data.get("currentId"))
+        pointer = as_id(self.history.get("currentId")) or as_id(self.data.get("currentId"))
         if "chat" in self.data and not isinstance(self.data.get("chat"), dict):
             self.unknown.append(f"chat:{type(self.data.get('chat')).__name__}")
         if isinstance(nodes, dict) and nodes:
@@ -139,12 +98,11 @@ class ConversationBuilder:
                 items = self.data.get("messages")
             if items is not None and not isinstance(items, list):
                 self.unknown.append(f"chat.messages:{type(items).__name__}")
-            items = _list(items)
+            items = as_list(items)
             messages, order_inferred = self._from_list(items)
             raw_count, message_source = len(items), "messages_list"
         repairs = repair_tree(messages)
         leaf, inferred = choose_active_leaf(messages, pointer)
-        comparisons = self._comparisons(messages, leaf)
         metadata = self._conversation_metadata(message_source, pointer, repairs)
         conversation = Conversation(
             conversation_id=self.conversation_id,
@@ -162,10 +120,10 @@ class ConversationBuilder:
             metadata=metadata,
             raw=self.data,
         )
-        return [conversation, *self.feedback, *comparisons]
+        return [conversation, *self.feedback, *self._comparisons(conversation)]
 
     def _conversation_metadata(self, message_source: str, pointer: str | None, repairs: list[str]) -> dict[str, Any]:
-        meta = _dict(self.data.get("meta"))
+        meta = as_dict(self.data.get("meta"))
         out: dict[str, Any] = {"message_source": message_source}
         if "tags" in meta:
             out["tags"] = normalize_tags(meta.get("tags"))
@@ -175,7 +133,7 @@ class ConversationBuilder:
                 if flag is not None:
                     out[key] = flag
         for key in ("share_id", "folder_id", "project_id", "chat_type"):
-            if _str(self.data.get(key)):
+            if as_str(self.data.get(key)):
                 out[key] = self.data[key]
         if self.conv_models:
             out["models"] = list(self.conv_models)
@@ -194,52 +152,42 @@ class ConversationBuilder:
         value = self.data.get("currentResponseIds")
         if value is None:
             value = self.chat.get("currentResponseIds")
-        return [i for i in (_id(v) for v in _list(value)) if i]
+        return [i for i in (as_id(v) for v in as_list(value)) if i]
 
     # -- the two sources of messages ------------------------------------------------
     def _from_history(self, nodes: dict[str, Any]) -> list[Message]:
         keys = [str(k) for k in nodes]
         raw_by_id = {str(k): v for k, v in nodes.items()}
-        listed_parent: dict[str, str] = {}
-        for key in keys:
-            for child in _list(_dict(raw_by_id[key]).get("childrenIds")):
-                child_id = _id(child)
-                if child_id is not None and child_id not in listed_parent:
-                    listed_parent[child_id] = key
-        parent_of: dict[str, str | None] = {}
-        for key in keys:
-            node = _dict(raw_by_id[key])
-            if "parentId" in node:
-                parent_of[key] = _id(node.get("parentId"))
-                if node.get("parentId") is not None and parent_of[key] is None:
-                    self.unknown.append(f"parentId:{type(node.get('parentId')).__name__}")
-            else:
-                parent_of[key] = listed_parent.get(key)
+        # Every node is a message (a broken one becomes a placeholder), so nothing is plumbing.
+        links = MappingTree({key: as_dict(node) for key, node in raw_by_id.items()}, has_message=lambda node: True,
+                            parent_key="parentId", children_key="childrenIds")
+        self.unknown.extend(links.unknown)
+        parent_of = links.parent_of
         order = _tree_order(keys, raw_by_id, parent_of)
         messages = []
         for key in order:
             parent_id = parent_of[key]
             parent_raw = raw_by_id.get(parent_id) if parent_id is not None else None
             message = self._message(key, raw_by_id[key], parent_id, parent_raw)
-            if "parentId" not in _dict(raw_by_id[key]) and parent_id is not None:
+            if "parentId" not in as_dict(raw_by_id[key]) and parent_id is not None:
                 message.metadata["parent_from_children_ids"] = True
             messages.append(message)
         return messages
 
     def _from_list(self, items: list[Any]) -> tuple[list[Message], bool]:
-        has_links = any(isinstance(it, dict) and _id(it.get("parentId")) is not None for it in items)
+        has_links = any(isinstance(it, dict) and as_id(it.get("parentId")) is not None for it in items)
         messages: list[Message] = []
         previous_id: str | None = None
         previous_raw: Any = None
         raw_by_id: dict[str, Any] = {}
         for index, item in enumerate(items):
-            node = _dict(item)
-            message_id = _id(node.get("id")) or f"index:{index}"
+            node = as_dict(item)
+            message_id = as_id(node.get("id")) or f"index:{index}"
             parent_id: str | None = None
             parent_guess = False
             if has_links:
                 if "parentId" in node:
-                    parent_id = _id(node.get("parentId"))
+                    parent_id = as_id(node.get("parentId"))
                 else:
                     parent_id, parent_guess = previous_id, previous_id is not None
             parent_raw = raw_by_id.get(parent_id) if parent_id else previous_raw
@@ -263,7 +211,7 @@ class ConversationBuilder:
         if role == "unknown":
             self.unknown.append("role:<missing>")
         metadata: dict[str, Any] = {}
-        node_id = _id(node.get("id"))
+        node_id = as_id(node.get("id"))
         if node_id is not None and node_id != message_id:
             metadata["node_id"] = node_id
 
@@ -295,7 +243,7 @@ class ConversationBuilder:
         for key in _MESSAGE_META_KEYS:
             if node.get(key) is not None:
                 metadata[key] = node[key]
-        features = {k: v for k, v in _dict(node.get("feature_config")).items() if k in _FEATURE_KEYS}
+        features = {k: v for k, v in as_dict(node.get("feature_config")).items() if k in _FEATURE_KEYS}
         if features:
             metadata["feature_config"] = features
         if node.get("error") not in (None, "", {}):
@@ -303,16 +251,16 @@ class ConversationBuilder:
         for key in ("feedbackId", "annotation"):
             if key in node:
                 metadata[key] = node[key]
-        if _str(node.get("modelName")):
+        if as_str(node.get("modelName")):
             metadata["model_name"] = node["modelName"]
-        if _int(node.get("modelIdx")) is not None:
-            metadata["model_idx"] = _int(node.get("modelIdx"))
-        requested = [m for m in _list(node.get("models")) if isinstance(m, str) and m]
+        if as_int(node.get("modelIdx")) is not None:
+            metadata["model_idx"] = as_int(node.get("modelIdx"))
+        requested = [m for m in as_list(node.get("models")) if isinstance(m, str) and m]
         if role == "user" and requested:
             metadata["requested_models"] = requested
         if phases.phases:
             metadata["phases"] = phases.phases
-        extra = _dict(node.get("extra"))
+        extra = as_dict(node.get("extra"))
         if extra.get("endTime") is not None:
             metadata["end_time"] = to_epoch(extra.get("endTime"))
 
@@ -365,16 +313,16 @@ class ConversationBuilder:
     def _model(self, role: str, node: dict[str, Any], parent_raw: Any) -> tuple[str | None, bool]:
         if role != "assistant":
             return None, False
-        model = _str(node.get("model"))
+        model = as_str(node.get("model"))
         if model:
             return model, False
-        index = _int(node.get("modelIdx")) or 0
-        own = [m for m in _list(node.get("models")) if isinstance(m, str) and m]
-        if len(own) == 1 or (own and _int(node.get("modelIdx")) is not None and index < len(own)):
+        index = as_int(node.get("modelIdx")) or 0
+        own = [m for m in as_list(node.get("models")) if isinstance(m, str) and m]
+        if len(own) == 1 or (own and as_int(node.get("modelIdx")) is not None and index < len(own)):
             return own[index] if index < len(own) else own[0], False
-        if _str(node.get("modelName")):
+        if as_str(node.get("modelName")):
             return node["modelName"], False
-        requested = [m for m in _list(_dict(parent_raw).get("models")) if isinstance(m, str) and m]
+        requested = [m for m in as_list(as_dict(parent_raw).get("models")) if isinstance(m, str) and m]
         if requested:
             return requested[index] if index < len(requested) else requested[0], True
         if len(set(self.conv_models)) == 1:
@@ -387,28 +335,28 @@ class ConversationBuilder:
             self.unknown.append(f"files:{type(files).__name__}")
         out: list[Attachment] = []
         uploaded: dict[str, float] = {}
-        for entry in _list(files):
+        for entry in as_list(files):
             if not isinstance(entry, dict):
                 self.unknown.append(f"file:{type(entry).__name__}")
                 continue
-            inner = _dict(entry.get("file"))
-            inner_meta = _dict(inner.get("meta"))
-            mime = _str(entry.get("file_type")) or _str(inner_meta.get("content_type"))
+            inner = as_dict(entry.get("file"))
+            inner_meta = as_dict(inner.get("meta"))
+            mime = as_str(entry.get("file_type")) or as_str(inner_meta.get("content_type"))
             kind_hint = entry.get("type") if isinstance(entry.get("type"), str) else ""
             is_image = kind_hint == "image" or entry.get("file_class") == "image" or (mime or "").startswith("image/")
-            url = _str(entry.get("url"))
-            file_id = _id(entry.get("id")) or _id(inner.get("id"))
+            url = as_str(entry.get("url"))
+            file_id = as_id(entry.get("id")) or as_id(inner.get("id"))
             # The signed ?key= part expires and grants access: the pointer keeps only the stable path.
             pointer = url.split("?", 1)[0] if url else (f"qwen-file:{file_id}" if file_id else None)
-            size = _int(entry.get("size"))
+            size = as_int(entry.get("size"))
             if size is None:
-                size = _int(inner_meta.get("size"))
+                size = as_int(inner_meta.get("size"))
             created = to_epoch(inner.get("created_at"))
             if created is not None and file_id:
                 uploaded[file_id] = created
             out.append(Attachment(
                 kind="image" if is_image else "file",
-                name=_str(entry.get("name")) or _str(inner.get("filename")) or _str(inner_meta.get("name")),
+                name=as_str(entry.get("name")) or as_str(inner.get("filename")) or as_str(inner_meta.get("name")),
                 pointer=pointer,
                 mime_type=mime,
                 size_bytes=size,
@@ -433,19 +381,19 @@ class ConversationBuilder:
         return None
 
     def _feedback(self, message_id: str, node: dict[str, Any]) -> None:
-        feedback_id = _id(node.get("feedbackId"))
+        feedback_id = as_id(node.get("feedbackId"))
         annotation = node.get("annotation")
         if feedback_id is None and annotation in (None, {}, ""):
             return
         if annotation not in (None, {}) and not isinstance(annotation, dict):
             self.unknown.append(f"annotation:{type(annotation).__name__}")
-        ann = _dict(annotation)
-        text = _str(ann.get("comment")) or _str(ann.get("reason"))
-        tags = [t for t in _list(ann.get("tags")) if isinstance(t, str)]
+        ann = as_dict(annotation)
+        text = as_str(ann.get("comment")) or as_str(ann.get("reason"))
+        tags = [t for t in as_list(ann.get("tags")) if isinstance(t, str)]
         metadata = {k: ann[k] for k in ("reason", "details", "model") if ann.get(k) is not None}
         self.feedback.append(Feedback(
             feedback_id=feedback_id or f"annotation:{self.conversation_id}:{message_id}",
-            rating=rating_of(ann),
+            rating=normalize_rating(ann.get("rating")),
             conversation_id=self.conversation_id,
             message_id=message_id,
             text=text,
@@ -456,53 +404,23 @@ class ConversationBuilder:
         ))
 
     # -- preference signal -------------------------------------------------------------
-    def _comparisons(self, messages: list[Message], leaf: str | None) -> list[Comparison]:
-        by_id = {m.message_id: m for m in messages}
-        children: dict[str, list[str]] = {}
-        for message in messages:
-            if message.parent_id is not None:
-                children.setdefault(message.parent_id, []).append(message.message_id)
-        active = set(path_to_root(messages, leaf)) if leaf else set()
-        shown = set(self._current_response_ids())
-        ratings = {f.message_id: f.rating for f in self.feedback}
-        out: list[Comparison] = []
-        for prompt in messages:
-            if prompt.role != "user":
-                continue
-            answers = [c for c in children.get(prompt.message_id, []) if by_id[c].role == "assistant"]
-            if not answers:
-                continue
-            multi_model = len(prompt.metadata.get("requested_models", [])) > 1
-            columns: dict[str, list[str]] = {}
-            for answer_id in answers:
-                columns.setdefault(_column_key(by_id[answer_id], multi_model), []).append(answer_id)
-            if len(columns) > 1:
-                out.append(self._side_by_side(prompt, columns, by_id, children, active, shown, ratings))
-            for key, group in columns.items():
-                if len(group) < 2:
-                    continue
-                suffix = "" if len(columns) == 1 else f":{key}"
-                chosen = [m for m in group if m in active]
-                out.append(Comparison(
-                    comparison_id=f"regen:{self.conversation_id}:{prompt.message_id}{suffix}",
-                    source="regeneration",
-                    conversation_id=self.conversation_id,
-                    prompt_message_id=prompt.message_id,
-                    candidate_message_ids=list(group),
-                    chosen_message_ids=chosen,
-                    rejected_message_ids=[m for m in group if m not in chosen] if chosen else [],
-                    chosen_is_inferred=True,
-                    created_at=_latest(by_id[m].created_at for m in group),
-                    metadata={"models": {m: by_id[m].model for m in group}},
-                ))
+    def _comparisons(self, conversation: Conversation) -> list[Comparison]:
+        """Side-by-side comparisons (Qwen's multi-model chats), then the toolkit's regeneration comparisons."""
+        tree = ConversationTree(conversation)
+        column = _column_of(tree)
+        out = [self._side_by_side(prompt.message_id, columns, tree)
+               for prompt, columns in _side_by_side_prompts(tree, column)]
+        out += regeneration_comparisons(
+            conversation, group_key=column, tree=tree,
+            metadata=lambda fork: {"models": {a: tree.by_id[a].model for a in fork.answers}})
         return out
 
-    def _side_by_side(self, prompt: Message, columns: dict[str, list[str]], by_id: dict[str, Message],
-                      children: dict[str, list[str]], active: set[str], shown: set[str],
-                      ratings: dict[str | None, str]) -> Comparison:
-        candidates = [_representative(group, by_id, active, shown) for group in columns.values()]
+    def _side_by_side(self, prompt_id: str, columns: dict[str, list[str]], tree: ConversationTree) -> Comparison:
+        shown = set(self._current_response_ids())
+        ratings = {f.message_id: f.rating for f in self.feedback}
+        candidates = [_shown_answer(tree, prompt_id, group, shown) for group in columns.values()]
         liked = [c for c in candidates if ratings.get(c) == "thumbs_up"]
-        continued = [c for c in candidates if children.get(c)]
+        continued = [c for c in candidates if tree.children.get(c)]
         chosen: list[str] = []
         inferred = False
         how = "none"
@@ -510,19 +428,19 @@ class ConversationBuilder:
             chosen, how = liked, "annotation"
         elif len(continued) == 1:
             chosen, inferred, how = continued, True, "continued"
-        elif len(continued) > 1 and any(c in active for c in continued):
-            chosen, inferred, how = [c for c in continued if c in active], True, "continued_active"
+        elif len(continued) > 1 and any(c in tree.active for c in continued):
+            chosen, inferred, how = [c for c in continued if c in tree.active], True, "continued_active"
         return Comparison(
-            comparison_id=f"sbs:{self.conversation_id}:{prompt.message_id}",
+            comparison_id=f"sbs:{self.conversation_id}:{prompt_id}",
             source="side_by_side",
             conversation_id=self.conversation_id,
-            prompt_message_id=prompt.message_id,
+            prompt_message_id=prompt_id,
             candidate_message_ids=candidates,
             chosen_message_ids=chosen,
             rejected_message_ids=[c for c in candidates if c not in chosen] if chosen else [],
             chosen_is_inferred=inferred,
-            created_at=_latest(by_id[c].created_at for c in candidates),
-            metadata={"columns": list(columns), "models": {c: by_id[c].model for c in candidates},
+            created_at=latest_time(tree.by_id[c].created_at for c in candidates),
+            metadata={"columns": list(columns), "models": {c: tree.by_id[c].model for c in candidates},
                       "chosen_by": how},
         )
 
@@ -537,24 +455,47 @@ def _column_key(message: Message, multi_model: bool) -> str:
     return "m0"
 
 
-def _representative(group: list[str], by_id: dict[str, Message], active: set[str], shown: set[str]) -> str:
-    """The answer a column showed: on the active branch, else listed in currentResponseIds, else the latest."""
-    for pool in (active, shown):
-        for message_id in group:
-            if message_id in pool:
-                return message_id
-    best = group[-1]
-    best_time = by_id[best].created_at
-    for message_id in group:
-        time = by_id[message_id].created_at
-        if time is not None and (best_time is None or time > best_time):
-            best, best_time = message_id, time
-    return best
+def _column_of(tree: ConversationTree):
+    """The column of a message (see :func:`_column_key`); its parent says whether the prompt was multi-model.
+
+    Used as the regeneration ``group_key``: answers in different columns of a multi-model chat are not
+    alternatives of each other.
+    """
+    def column(message: Message) -> str:
+        prompt = tree.by_id.get(message.parent_id) if message.parent_id is not None else None
+        multi_model = prompt is not None and len(prompt.metadata.get("requested_models", [])) > 1
+        return _column_key(message, multi_model)
+    return column
 
 
-def _latest(times: Any) -> float | None:
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
+def _side_by_side_prompts(tree: ConversationTree, column: Any) -> list[tuple[Message, dict[str, list[str]]]]:
+    """Each user prompt whose assistant answers fall in more than one column, with the answers by column."""
+    out = []
+    for prompt in tree.conversation.messages:
+        if prompt.role != "user":
+            continue
+        columns: dict[str, list[str]] = {}
+        for child in tree.children.get(prompt.message_id, []):
+            if tree.by_id[child].role == "assistant":
+                columns.setdefault(column(tree.by_id[child]), []).append(child)
+        if len(columns) > 1:
+            out.append((prompt, columns))
+    return out
+
+
+def _shown_answer(tree: ConversationTree, prompt_id: str, group: list[str], shown: set[str]) -> str:
+    """The answer a column showed: on the active branch, else listed in ``currentResponseIds``, else the latest.
+
+    Active-else-latest is the toolkit's :func:`final_answer` rule, walked over this column's answers only.
+    """
+    if not any(a in tree.active for a in group):
+        for answer in group:
+            if answer in shown:
+                return answer
+    members = set(group)
+    found = final_answer(tree, prompt_id, is_answer=lambda m: m.message_id in members,
+                         in_turn=lambda m: m.message_id in members)
+    return found if found is not None else group[-1]
 
 
 def _tree_order(keys: list[str], raw_by_id: dict[str, Any], parent_of: dict[str, str | None]) -> list[str]:
@@ -567,7 +508,7 @@ def _tree_order(keys: list[str], raw_by_id: dict[str, Any], parent_of: dict[str,
     position = {k: i for i, k in enumerate(keys)}
 
     def when(key: str) -> tuple[float, int]:
-        stamp = to_epoch(_dict(raw_by_id.get(key)).get("timestamp"))
+        stamp = to_epoch(as_dict(raw_by_id.get(key)).get("timestamp"))
         return (stamp if stamp is not None else float("inf"), position[key])
 
     kids: dict[str, list[str]] = {}
@@ -579,7 +520,7 @@ def _tree_order(keys: list[str], raw_by_id: dict[str, Any], parent_of: dict[str,
         else:
             kids.setdefault(parent, []).append(key)
     for parent, group in kids.items():
-        listed = [c for c in (_id(x) for x in _list(_dict(raw_by_id.get(parent)).get("childrenIds"))) if c]
+        listed = [c for c in (as_id(x) for x in as_list(as_dict(raw_by_id.get(parent)).get("childrenIds"))) if c]
         rank = {c: i for i, c in enumerate(dict.fromkeys(listed))}
         group.sort(key=lambda k: (rank.get(k, len(rank)), when(k)))
     order: list[str] = []

@@ -1,4 +1,4 @@
-"""Builders for synthetic Qwen exports (written from the format notes, never copied from real exports)."""
+"""Builders for synthetic Qwen exports (written from docs/formats/qwen.md §1-5, never copied from real exports)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import moonshine_qwen.plugin as qwen_plugin
+from moonshine_qwen.plugin import plugin as qwen_plugin
 from moonshine_core.records import Comparison, Conversation, Feedback, RawRecord
 from moonshine_core.sources import ExportSource
 from moonshine_core.testing import plugin_manager_for

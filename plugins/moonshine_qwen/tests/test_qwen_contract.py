@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import moonshine_qwen.plugin as qwen_plugin
+from moonshine_qwen.plugin import SAMPLES_DIR
+from moonshine_qwen.plugin import plugin as qwen_plugin
 from moonshine_core.testing import ProviderContract
 
-SAMPLES = sorted((Path(qwen_plugin.__file__).parent / "samples").glob("*.json"))
+SAMPLES = sorted(Path(SAMPLES_DIR).glob("*.json"))
 
 
 def test_samples_are_shipped_and_returned_by_the_hook():

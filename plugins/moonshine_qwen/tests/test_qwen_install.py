@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from moonshine_core.plugins import make_plugin_manager
+from moonshine_core.testing import plugin_manager_for
 
 
 def test_entry_point_is_listed_without_error():
-    pm = make_plugin_manager(allow={"qwen"}, block=set(), strict=True)
+    pm = plugin_manager_for("qwen")  # loaded through the installed entry point
     infos = {i.name: i for i in pm.plugin_infos()}
     info = infos["qwen"]
     assert info.error is None
@@ -21,8 +22,7 @@ def test_entry_point_is_listed_without_error():
 
 
 def test_fresh_interpreter_lists_the_plugin():
-    code = ("import json; from moonshine_core.plugins import make_plugin_manager as m; "
-            "print(json.dumps([i.to_dict() for i in m().plugin_infos()]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    command = Path(sys.executable).with_name("moonshine")
+    out = subprocess.run([str(command), "--json", "plugins"], capture_output=True, text=True, check=True, timeout=60)
     listed = {i["name"]: i for i in json.loads(out.stdout)}
     assert "qwen" in listed and listed["qwen"]["error"] is None

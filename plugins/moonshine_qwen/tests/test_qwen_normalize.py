@@ -1,4 +1,4 @@
-"""Normalisation of each variant in the format notes, on synthetic conversations."""
+"""Normalisation of each variant of docs/formats/qwen.md §1, on synthetic conversations."""
 
 from __future__ import annotations
 
@@ -48,6 +48,23 @@ def test_parent_recovered_from_children_ids():
     conv = qb.conversation_of(conversation("c", [u, a], current="a1"))
     a1 = qb.by_id(conv)["a1"]
     assert a1.parent_id == "u1" and a1.metadata["parent_from_children_ids"]
+
+
+def test_string_ids_are_kept_as_written():
+    # ids are matched against parent pointers written the same way: nothing is stripped
+    nodes = [user(" u1", children=["a1 "]), assistant("a1 ", " u1")]
+    conv = qb.conversation_of(conversation(" c", nodes, current="a1 "))
+    assert conv.conversation_id == " c"
+    assert [(m.message_id, m.parent_id) for m in conv.messages] == [(" u1", None), ("a1 ", " u1")]
+    assert conv.current_leaf_id == "a1 " and not conv.metadata.get("tree_repairs")
+
+
+def test_odd_link_types_are_reported():
+    u, a = user("u1"), assistant("a1", None)
+    u["childrenIds"], a["parentId"] = "a1", ["u1"]
+    conv = qb.conversation_of(conversation("c", [u, a], current="a1"))
+    assert {"node_children_type:str", "node_parent_type:list"} <= set(conv.unknown_shapes)
+    assert qb.by_id(conv)["a1"].parent_id is None
 
 
 def test_edit_branches_and_active_path():
@@ -272,9 +289,59 @@ def test_side_by_side_column_regenerations():
              assistant("a2", "u1", model="qwen-b", idx=1, t=qb.T0 + 6),
              assistant("a3", "u1", model="qwen-b", idx=1, t=qb.T0 + 9)]
     comps = {c.comparison_id: c for c in qb.comparisons(conversation("c", nodes, current="a3"))}
-    assert set(comps) == {"sbs:c:u1", "regen:c:u1:m1"}
+    # only column m1 was regenerated: one regeneration fork at u1, so no column suffix (the toolkit's id rule)
+    assert set(comps) == {"sbs:c:u1", "regen:c:u1"}
     assert comps["sbs:c:u1"].candidate_message_ids == ["a1", "a3"]  # the shown answer of each column
-    assert comps["regen:c:u1:m1"].chosen_message_ids == ["a3"]
+    regen = comps["regen:c:u1"]
+    assert regen.candidate_message_ids == ["a2", "a3"]  # a1 is another column, not an alternative
+    assert regen.chosen_message_ids == ["a3"] and regen.rejected_message_ids == ["a2"]
+    assert regen.metadata == {"models": {"a2": "qwen-b", "a3": "qwen-b"}}
+
+
+def test_regenerations_in_two_columns_are_two_comparisons():
+    nodes = [user("u1", children=["a1", "a2", "b1", "b2"], models=["qwen-a", "qwen-b"]),
+             assistant("a1", "u1", model="qwen-a", idx=0, t=qb.T0 + 5),
+             assistant("a2", "u1", model="qwen-a", idx=0, t=qb.T0 + 7),
+             assistant("b1", "u1", model="qwen-b", idx=1, t=qb.T0 + 6),
+             assistant("b2", "u1", model="qwen-b", idx=1, t=qb.T0 + 8)]
+    comps = {c.comparison_id: c for c in qb.comparisons(conversation("c", nodes, current="b1"))}
+    assert set(comps) == {"sbs:c:u1", "regen:c:u1:m0", "regen:c:u1:m1"}
+    assert comps["regen:c:u1:m0"].candidate_message_ids == ["a1", "a2"]
+    assert comps["regen:c:u1:m0"].chosen_message_ids == []  # neither m0 answer is on the active branch
+    assert comps["regen:c:u1:m1"].candidate_message_ids == ["b1", "b2"]
+    assert comps["regen:c:u1:m1"].chosen_message_ids == ["b1"] and comps["regen:c:u1:m1"].rejected_message_ids == ["b2"]
+    assert comps["sbs:c:u1"].candidate_message_ids == ["a2", "b1"]  # m0: the latest; m1: the active one
+
+
+def test_multi_model_columns_without_model_idx_are_told_apart_by_model():
+    nodes = [user("u1", children=["a1", "b1", "b2"], models=["qwen-a", "qwen-b"]),
+             assistant("a1", "u1", model="qwen-a", idx=None, t=qb.T0 + 5),
+             assistant("b1", "u1", model="qwen-b", idx=None, t=qb.T0 + 6),
+             assistant("b2", "u1", model="qwen-b", idx=None, t=qb.T0 + 7)]
+    comps = {c.comparison_id: c for c in qb.comparisons(conversation("c", nodes, current="b2"))}
+    assert set(comps) == {"sbs:c:u1", "regen:c:u1"}
+    assert comps["regen:c:u1"].candidate_message_ids == ["b1", "b2"]
+    assert comps["sbs:c:u1"].metadata["columns"] == ["model=qwen-a", "model=qwen-b"]
+
+
+def test_a_retry_whose_first_try_showed_nothing_is_no_regeneration():
+    # the toolkit's rule: an alternative counts only when its branch ends in a visible answer
+    nodes = [user("u1", children=["a1", "a2"]), assistant("a1", "u1", answer="", error={"code": "timeout"}),
+             assistant("a2", "u1", t=qb.T0 + 9)]
+    assert qb.comparisons(conversation("c", nodes, current="a2")) == []
+    nodes[1] = assistant("a1", "u1", answer="partial", is_stop=True)
+    (comp,) = qb.comparisons(conversation("c", nodes, current="a2"))
+    assert comp.candidate_message_ids == ["a1", "a2"] and comp.chosen_message_ids == ["a2"]
+
+
+def test_retry_later_in_the_conversation_and_created_at():
+    nodes = [user("u1", children=["a1"]), assistant("a1", "u1", ["u2"]),
+             user("u2", parent="a1", children=["a2", "a3"], t=qb.T0 + 20),
+             assistant("a2", "u2", t=qb.T0 + 30), assistant("a3", "u2", t=qb.T0 + 25)]
+    (comp,) = qb.comparisons(conversation("c", nodes, current="a3"))
+    assert comp.comparison_id == "regen:c:u2" and comp.prompt_message_id == "u2"
+    assert comp.candidate_message_ids == ["a2", "a3"] and comp.chosen_message_ids == ["a3"]
+    assert comp.created_at == qb.T0 + 30  # the latest candidate
 
 
 def test_feedback_record_when_present_metadata_otherwise():
@@ -290,6 +357,16 @@ def test_feedback_record_when_present_metadata_otherwise():
     assert fbs["fb-2"].rating == "unknown"
     a3 = qb.by_id(qb.conversation_of(data))["a3"]
     assert a3.metadata["feedbackId"] is None and a3.metadata["annotation"] is None
+
+
+@pytest.mark.parametrize("rating, expected", [
+    (1, "thumbs_up"), (-1, "thumbs_down"), (0, "neutral"), ("1", "thumbs_up"), ("Thumbs-Down", "thumbs_down"),
+    ("liked", "thumbs_up"), (True, "thumbs_up"), ("0", "neutral"), ("Meh", "meh"), (None, "unknown"),
+])
+def test_annotation_rating_spellings(rating, expected):
+    nodes = [user("u1", children=["a1"]), assistant("a1", "u1", feedbackId="fb", annotation={"rating": rating})]
+    (fb,) = qb.feedback(conversation("c", nodes))
+    assert fb.rating == expected
 
 
 def test_annotation_without_feedback_id_gets_a_derived_id():

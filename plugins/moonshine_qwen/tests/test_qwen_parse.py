@@ -12,7 +12,7 @@ from moonshine_core.errors import ParseError
 from moonshine_core.records import RawRecord
 from moonshine_core.sources import ExportSource
 
-import moonshine_qwen.plugin as plugin
+from moonshine_qwen.plugin import plugin
 import qwen_builders as qb
 
 

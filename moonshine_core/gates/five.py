@@ -21,17 +21,17 @@ from typing import Any
 
 import apsw
 
-from .archive import verify_archive
-from .jsonio import read_json, write_json_atomic
-from .ledger import main_ledger
-from .store.transfer import upsert_run
-from .runs import ARCHIVE_RECORD, run_state
-from .sources import file_sha256, folder_sha256
-from .store.db import close as close_db
-from .store.db import connect
-from .store.schema import PROVENANCE_COLUMNS, RECORD_TABLES
-from .timeutil import utc_now_iso
-from .workspace import Workspace
+from ..archive import verify_archive
+from ..jsonio import read_json, write_json_atomic
+from ..ledger import main_ledger
+from ..runs import ARCHIVE_RECORD, run_state
+from ..sources import file_sha256, folder_sha256
+from ..store.checks import compare_run_tokens, contaminated_rows, mistagged_rows_of_run, provenance_coverage
+from ..store.db import close as close_db
+from ..store.db import connect
+from ..store.transfer import upsert_run
+from ..timeutil import utc_now_iso
+from ..workspace import Workspace
 
 GATES = ("source_hash", "provider_tags", "merge_idempotence", "token_reconciliation", "no_contamination")
 
@@ -45,6 +45,7 @@ def _gate(status: str, **evidence: Any) -> dict[str, Any]:
 
 
 def source_hash_gate(ws: Workspace, provider: str, run_id: str, manifest: dict) -> dict[str, Any]:
+    """Gate 1: the manifest's source sha256, recomputed on the archived copy."""
     recorded = (manifest.get("source") or {}).get("sha256")
     if not recorded:
         return _gate("fail", reason="the run manifest records no source sha256")
@@ -60,22 +61,13 @@ def source_hash_gate(ws: Workspace, provider: str, run_id: str, manifest: dict) 
 
 def provider_tags_gate(run_db: Path, mash: apsw.Connection | None, provider: str, run_id: str,
                        source_sha256: str) -> dict[str, Any]:
-    not_null = " AND ".join(f"{c} IS NOT NULL AND {c} != ''" for c in PROVENANCE_COLUMNS)
-    good = f"{not_null} AND provider = ? AND provider_run_id = ? AND source_file_sha256 = ?"
-    per_table = {}
+    """Gate 2: every row of the run DB (and the mash's rows of the run, once merged) tagged right."""
     conn = connect(run_db, readonly=True)
     try:
-        for table in RECORD_TABLES:
-            total = conn.execute(f"SELECT count(*) FROM {table}").get
-            tagged = conn.execute(f"SELECT count(*) FROM {table} WHERE {good}", (provider, run_id, source_sha256)).get
-            per_table[table] = {"rows": total, "tagged": tagged}
+        per_table = provenance_coverage(conn, provider, run_id, source_sha256)
     finally:
         conn.close()
-    mash_wrong = 0
-    if mash is not None:
-        for table in RECORD_TABLES:
-            mash_wrong += mash.execute(f"SELECT count(*) FROM {table} WHERE provider_run_id = ? AND NOT ({good})",
-                                       (run_id, provider, run_id, source_sha256)).get
+    mash_wrong = mistagged_rows_of_run(mash, provider, run_id, source_sha256) if mash is not None else 0
     rows = sum(t["rows"] for t in per_table.values())
     tagged = sum(t["tagged"] for t in per_table.values())
     coverage = 100.0 if rows == 0 else round(100.0 * tagged / rows, 4)
@@ -84,6 +76,7 @@ def provider_tags_gate(run_db: Path, mash: apsw.Connection | None, provider: str
 
 
 def idempotence_gate(mash: apsw.Connection, run_db: Path) -> dict[str, Any]:
+    """Gate 3: merging the run again, in a transaction that is rolled back, changes no row."""
     counts: dict[str, Any] = {}
     try:
         with mash:
@@ -98,65 +91,38 @@ def idempotence_gate(mash: apsw.Connection, run_db: Path) -> dict[str, Any]:
 
 def reconciliation(ws: Workspace, mash: apsw.Connection, run_db: Path, provider: str, run_id: str) -> dict[str, Any]:
     """Compare the run's per-message tokens with the mash's; the report gate 4 writes."""
-    mash.execute("ATTACH DATABASE ? AS run", (str(run_db),))
-    try:
-        run_total, run_messages = mash.execute(
-            "SELECT total(tokens_text + tokens_reasoning + tokens_tool), count(*) FROM run.messages").get
-        same = mash.execute(
-            "SELECT count(*), total(r.tokens_text + r.tokens_reasoning + r.tokens_tool), "
-            "total(m.tokens_text + m.tokens_reasoning + m.tokens_tool) "
-            "FROM run.messages r JOIN main.messages m ON m.record_uid = r.record_uid "
-            "AND m.content_sha256 = r.content_sha256").get
-        mismatched = [dict(zip(("message_uid", "run_tokens", "mash_tokens"), row)) for row in mash.execute(
-            "SELECT r.record_uid, r.tokens_text + r.tokens_reasoning + r.tokens_tool, "
-            "m.tokens_text + m.tokens_reasoning + m.tokens_tool FROM run.messages r JOIN main.messages m "
-            "ON m.record_uid = r.record_uid AND m.content_sha256 = r.content_sha256 "
-            "WHERE r.tokens_text != m.tokens_text OR r.tokens_reasoning != m.tokens_reasoning "
-            "OR r.tokens_tool != m.tokens_tool LIMIT 50")]
-        newer_in_mash = mash.execute(
-            "SELECT count(*) FROM run.messages r JOIN main.messages m ON m.record_uid = r.record_uid "
-            "AND m.content_sha256 != r.content_sha256").get
-        missing = mash.execute(
-            "SELECT count(*) FROM run.messages r WHERE NOT EXISTS "
-            "(SELECT 1 FROM main.messages m WHERE m.record_uid = r.record_uid)").get
-    finally:
-        mash.execute("DETACH DATABASE run")
+    tokens = compare_run_tokens(mash, run_db)
     ledger_file = read_json(ws.main_ledger_path, default={}) or {}
     fresh = main_ledger(mash, "")
     main_ok = ledger_file.get("totals") == fresh["totals"]
     run_ledger = read_json(ws.run_ledger_path(provider, run_id), default={}) or {}
-    run_ledger_ok = (run_ledger.get("totals") or {}).get("tokens") == int(run_total)
+    run_ledger_ok = (run_ledger.get("totals") or {}).get("tokens") == tokens.run_tokens
     provider_in_main = (fresh["by_provider"].get(provider) or {}).get("totals", {})
-    reconciles = not mismatched and missing == 0 and main_ok and run_ledger_ok and same[1] == same[2]
+    reconciles = (not tokens.mismatches and tokens.missing_from_mash == 0 and main_ok and run_ledger_ok
+                  and tokens.same_content_run_tokens == tokens.same_content_mash_tokens)
     return {
         "schema": "moonshine.token_reconciliation/1", "run_id": run_id, "provider": provider,
         "generated_at": utc_now_iso(), "reconciles": reconciles,
-        "provider_ledger": {"tokens": int(run_total), "messages": run_messages,
+        "provider_ledger": {"tokens": tokens.run_tokens, "messages": tokens.run_messages,
                             "ledger_file_tokens": (run_ledger.get("totals") or {}).get("tokens"),
                             "ledger_file_matches_db": run_ledger_ok},
         "main_ledger": {"provider_tokens": provider_in_main.get("tokens"),
                         "provider_messages": provider_in_main.get("messages"),
                         "total_tokens": fresh["totals"]["tokens"], "ledger_file_matches_mash": main_ok},
-        "messages_same_content": {"count": same[0], "run_tokens": int(same[1]), "mash_tokens": int(same[2])},
-        "messages_newer_in_mash": newer_in_mash,
-        "messages_missing_from_mash": missing,
-        "token_mismatches": mismatched,
+        "messages_same_content": {"count": tokens.same_content, "run_tokens": tokens.same_content_run_tokens,
+                                  "mash_tokens": tokens.same_content_mash_tokens},
+        "messages_newer_in_mash": tokens.newer_in_mash,
+        "messages_missing_from_mash": tokens.missing_from_mash,
+        "token_mismatches": tokens.mismatches,
     }
 
 
 def contamination_gate(ws: Workspace, conns: dict[str, apsw.Connection]) -> dict[str, Any]:
+    """Gate 5: no row of any of ``conns`` (by name) carries a contamination signature or a
+    source kind the workspace does not allow."""
     tags = list(ws.settings.contamination_tags)
     allowed = list(ws.settings.allowed_source_kinds)
-    found: dict[str, dict[str, int]] = {}
-    tag_marks = ", ".join("?" for _ in tags) or "NULL"
-    allowed_marks = ", ".join("?" for _ in allowed) or "NULL"
-    for name, conn in conns.items():
-        for table in RECORD_TABLES:
-            n = conn.execute(
-                f"SELECT count(*) FROM {table} WHERE provider IN ({tag_marks}) OR source_kind IN ({tag_marks}) "
-                f"OR source_kind NOT IN ({allowed_marks})", (*tags, *tags, *allowed)).get
-            if n:
-                found.setdefault(name, {})[table] = n
+    found = {name: rows for name, conn in conns.items() if (rows := contaminated_rows(conn, tags, allowed))}
     return _gate("pass" if not found else "fail", signatures=tags, allowed_source_kinds=allowed,
                  contaminated_rows=found)
 
@@ -208,4 +174,5 @@ def evaluate_gates(ws: Workspace, run_id: str, *, write: bool = True) -> dict[st
 
 
 def failed(gates: dict[str, dict[str, Any]]) -> list[str]:
+    """Names of the gates that failed (pending ones have not)."""
     return [name for name, g in gates.items() if g["status"] == "fail"]
