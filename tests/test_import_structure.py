@@ -170,3 +170,14 @@ def test_nothing_imports_the_cli():
                if t.startswith(cli)]
     outside += [f"{m} -> {t} (in a function)" for m, _, t in deferred if not m.startswith(cli) and t.startswith(cli)]
     assert outside == []
+
+
+def test_loading_the_plugins_imports_no_scipy():
+    """Every command loads the plugin manager first; scipy (through datasketch) would cost ~0.5 s each time."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from moonshine_core.plugins import make_plugin_manager; make_plugin_manager(); "
+            "print(sorted(m for m in ('scipy', 'datasketch', 'numpy', 'tiktoken') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
