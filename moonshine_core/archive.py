@@ -10,6 +10,15 @@ with its sha256 beside it.
 
 Archiving an already archived, unmerged run refreshes only the mash snapshot
 (the mash may have changed since); archiving a merged run is refused.
+
+All or nothing: the copies and ``archive.json`` are built in
+``<run_id>.partial`` and renamed into place together, so an archive folder
+always has its record; a killed archive leaves only the ``.partial`` folder,
+which the next archive removes. An archive folder without a record (left by an
+older core) is incomplete by definition and is rebuilt. A run DB whose sha256
+is no longer the one ingest sealed is refused (gate 1 would fail). The mash is
+upgraded to this core's schema (:func:`moonshine_core.mergelog.upgrade_mash`)
+before it is snapshotted, so a merge never has to migrate it.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from typing import Any
 
 from .errors import RefusedError
 from .jsonio import read_json, write_json_atomic, write_text_atomic
-from .mash import ensure_mash, snapshot
+from .mash import snapshot
+from .mergelog import locked, upgrade_mash
 from .runs import ARCHIVE_RECORD, run_state
 from .sources import file_sha256, folder_sha256
+from .store.faults import fault_point
 from .timeutil import utc_now_iso
 from .workspace import Workspace
 
@@ -38,13 +49,19 @@ def snapshot_record(ws: Workspace, run_id: str) -> dict[str, Any] | None:
 def archive_run(ws: Workspace, run_id: str) -> dict[str, Any]:
     """Archive ``run_id`` and snapshot the mash; returns the archive record."""
     provider = ws.find_run(run_id)
-    with ws.lock():
+    with locked(ws):
         state = run_state(ws, provider, run_id)
         if state.merged:
             raise RefusedError(f"run {run_id} is merged; its archive and snapshot are immutable")
         if not state.manifest:
             raise RefusedError(f"run {run_id} has no manifest.json; it is not a complete run")
+        sealed = (state.manifest.get("files") or {}).get("db_sha256")
+        live_db = ws.run_db_path(provider, run_id)
+        if sealed and not state.archive and (not live_db.exists() or file_sha256(live_db) != sealed):
+            raise RefusedError(f"gate 1 (source_hash) fails: run DB {live_db.relative_to(ws.root)} is altered since "
+                               f"ingest sealed it; it cannot be archived")
         record = state.archive or _copy_artifacts(ws, provider, run_id, state.manifest)
+        upgrade_mash(ws)
         snap = _snapshot_mash(ws, run_id)
         record = {**record, "premerge_snapshot": snap}
         write_json_atomic(ws.archive_run_dir(provider, run_id) / ARCHIVE_RECORD, record)
@@ -55,13 +72,16 @@ def _copy_artifacts(ws: Workspace, provider: str, run_id: str, manifest: dict[st
     src_dir = ws.provider_run_dir(provider, run_id)
     dest = ws.archive_run_dir(provider, run_id)
     building = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(building, ignore_errors=True)
+    shutil.rmtree(building, ignore_errors=True)  # what a killed archive left
+    if dest.exists() and not (dest / ARCHIVE_RECORD).exists():
+        shutil.rmtree(dest)  # unrecorded copies (an older core's killed archive): nothing refers to them
     building.mkdir(parents=True)
     files: dict[str, str] = {}
     try:
         for item in sorted(src_dir.iterdir()):
             if item.is_file():
                 files[item.name] = _copy_checked(item, building / item.name)
+        fault_point("archive.mid_copy")
         source = Path(manifest["source"]["path"])
         if not source.exists():
             raise RefusedError(f"the source export {source} of run {run_id} is gone; cannot archive it")
@@ -82,9 +102,13 @@ def _copy_artifacts(ws: Workspace, provider: str, run_id: str, manifest: dict[st
                   "archived_at": utc_now_iso(), "files": files,
                   "source": {"name": source.name, "kind": kind, "path": f"source/{source.name}",
                              "sha256": copied, "original_path": str(source)}}
-        if dest.exists():
-            raise RefusedError(f"{dest} exists but has no archive record; move it aside and archive again")
+        sealed = (manifest.get("files") or {}).get("db_sha256")
+        db_name = ws.run_db_path(provider, run_id).name
+        if sealed and files.get(db_name) != sealed:
+            raise RefusedError(f"gate 1 (source_hash) fails: the copy of {db_name} is not the DB ingest sealed")
+        write_json_atomic(building / ARCHIVE_RECORD, record)
         os.replace(building, dest)
+        fault_point("archive.before_snapshot")
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
@@ -100,7 +124,6 @@ def _copy_checked(src: Path, dest: Path) -> str:
 
 
 def _snapshot_mash(ws: Workspace, run_id: str) -> dict[str, Any]:
-    ensure_mash(ws)
     target = ws.premerge_snapshot_path(run_id)
     digest = snapshot(ws.mash_path, target)
     write_text_atomic(str(target) + SNAPSHOT_HASH_SUFFIX, f"{digest}  {target.name}\n")

@@ -114,6 +114,6 @@ def moonshine_lanes() -> "list[Lane] | None":
     columns, how it emits rows from one conversation, how a row is checked,
     ranked and converted; the pipeline gives every lane its folder, manifest
     and card (``reports/distillations/<lane>/<run_id>/``) and never names a
-    lane itself. The four built-in lanes register through this hook too.
+    lane itself. The built-in lanes register through this hook too.
     Lane names are unique: a name already taken is reported and skipped.
     """

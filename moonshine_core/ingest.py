@@ -29,7 +29,7 @@ from .plugins import PluginManager, make_plugin_manager
 from .preflight import PreflightResult, preflight
 from .records import Comparison, Conversation, Feedback, SideRecord
 from .runs import raw_gates_passed
-from .sources import ExportSource
+from .sources import ExportSource, file_sha256
 from .store import SCHEMA_VERSION, Counts, Provenance, Store
 from .store.schema import RECORD_TABLES
 from .timeutil import utc_now_iso
@@ -144,8 +144,13 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
         store.seal()
     finally:
         store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    # Sealing left rollback-journal mode, and SQLite removed the -wal and -shm itself when the WAL
+    # was folded in: nothing is deleted by hand. The sealed bytes' sha256 is what gate 1 holds the
+    # run DB (live and archived) to from now on.
+    leftovers = [p.name for p in (Path(f"{db_path}-wal"), Path(f"{db_path}-shm")) if p.exists()]
+    if leftovers:
+        raise MoonshineError(f"sealing {db_path.name} left {', '.join(leftovers)} beside it")
+    db_sha256 = file_sha256(db_path)
     tally.seconds["total"] = time.perf_counter() - t0
     manifest = {
         "schema": "moonshine.run_manifest/1",
@@ -167,7 +172,7 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
         "unknown_shapes": dict(sorted(tally.unknown_shapes.items())),
         "not_normalised": tally.failures,
         "gates_raw": gates,
-        "files": {"db": db_path.name, "ledger": f"token_ledger.{provider}.{run_id}.json"},
+        "files": {"db": db_path.name, "db_sha256": db_sha256, "ledger": f"token_ledger.{provider}.{run_id}.json"},
     }
     write_json_atomic(staging / manifest["files"]["ledger"], ledger)
     write_json_atomic(staging / "manifest.json", manifest)

@@ -2,7 +2,7 @@
 
 A lane turns conversations of the mash into rows of one training format
 (DPO pairs, GRPO prompts, ...). Plugins register lanes through the
-``moonshine_lanes`` hook; the four built-in lanes register the same way
+``moonshine_lanes`` hook; the built-in lanes register the same way
 (``moonshine_core.builtin.lanes``). The distill pipeline knows lanes only
 through this type: it asks each lane for rows, checks them with the lane's
 own rule, ranks them with the lane's quality and writes the lane's folder,

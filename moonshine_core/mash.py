@@ -9,6 +9,11 @@ workspace lock and checked with ``pragma integrity_check`` and sha256, so a
 rollback gives back the mash sha256 for sha256. SQLite's backup API (used for
 bootstrap copies) cannot do this: it increments the schema cookie of the
 destination, so its copy differs from the source in header bytes 40-43.
+
+The mash's own ``merge_log`` records the content hash of its records at every
+merge (:mod:`moonshine_core.store.history`); :func:`records_check` recomputes
+it, so an edit of the mash outside moonshine is noticed by ``status``,
+``gates`` and ``merge``.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ import os
 import shutil
 from pathlib import Path
 
+from typing import Any
+
 from .errors import StoreError
 from .sources import file_sha256
-from .store import Store
-from .store.files import integrity_check, settle
+from .store import Store, history
+from .store.db import connect
+from .store.faults import fault_point
+from .store.files import integrity_check, settle, sidecars
 from .workspace import Workspace
 
 
@@ -36,6 +45,18 @@ def mash_sha256(ws: Workspace) -> str | None:
     if not ws.mash_path.exists():
         return None
     return file_sha256(ws.mash_path)
+
+
+def unsettled(ws: Workspace) -> bool:
+    """Whether the mash's WAL holds frames not yet folded into the file (a writer was killed, or is
+    running): the file's sha256 is then not the mash's state, and the next locked command settles it."""
+    wal = Path(f"{ws.mash_path}-wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def settle_mash(ws: Workspace) -> bool:
+    """Fold the mash's WAL into its file through SQLite (see ``store.files.settle``); call holding the lock."""
+    return settle(ws.mash_path) if ws.mash_path.exists() else True
 
 
 def snapshot(source: Path, target: Path) -> str:
@@ -56,20 +77,73 @@ def snapshot(source: Path, target: Path) -> str:
         raise StoreError(f"snapshot of {source} failed verification (sha256 {digest} vs {expected}, "
                          f"integrity {integrity})")
     os.replace(partial, target)
+    fault_point("archive.after_snapshot")
     return digest
 
 
 def restore(snapshot_path: Path, target: Path, expected_sha256: str) -> str:
-    """Replace ``target`` with the snapshot after checking the snapshot's hash; returns the new sha256."""
+    """Replace ``target`` with the snapshot after checking the snapshot's hash; returns the new sha256.
+
+    Call holding the workspace lock. The target's WAL is folded in through
+    SQLite first, and the restore is refused while another connection has the
+    target open (its ``-wal``/``-shm`` are still there): swapping the file
+    under it, or removing those files, would show it a corrupt database.
+    """
     actual = file_sha256(snapshot_path)
     if actual != expected_sha256:
         raise StoreError(f"snapshot {snapshot_path} is altered: sha256 {actual}, recorded {expected_sha256}")
+    if target.exists() and not settle(target):
+        raise StoreError(f"{target} is open in another process ({', '.join(p.name for p in sidecars(target))} "
+                         "in use); close it and try again")
     partial = target.with_name(target.name + ".restoring")
     shutil.copyfile(snapshot_path, partial)
-    for suffix in ("-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    if file_sha256(partial) != expected_sha256:
+        partial.unlink()
+        raise StoreError(f"copy of snapshot {snapshot_path} does not match it")
     os.replace(partial, target)
-    restored = file_sha256(target)
-    if restored != expected_sha256:
-        raise StoreError(f"restored mash {target} does not match its snapshot")
-    return restored
+    fault_point("rollback.after_restore")
+    return file_sha256(target)
+
+
+def records_check(ws: Workspace) -> dict[str, Any]:
+    """Whether the mash's records still have the content hash its log recorded (read-only).
+
+    ``status`` is ``ok``, ``mismatch`` (the records changed outside moonshine),
+    ``unrecorded`` (rows no entry vouches for: a mash of an older core, or rows
+    written into an empty mash by hand) or ``no_mash``; with ``recorded``,
+    ``actual`` and the entry that recorded it.
+    """
+    if not ws.mash_path.exists():
+        return {"status": "no_mash"}
+    conn = connect(ws.mash_path, readonly=True)
+    try:
+        log = history.read_log(conn)
+        actual = history.records_sha256(conn)
+        has_rows = history.has_records(conn)
+    finally:
+        conn.close()
+    recorded = history.recorded_records_sha256(log or [])
+    by = next((e for e in reversed(log or []) if e.get("records_sha256")), None)
+    found = {"actual": actual, "recorded": recorded,
+             "recorded_by": {k: by.get(k) for k in ("id", "action", "run_id")} if by else None}
+    if recorded is None:
+        return {**found, "status": "unrecorded" if has_rows else "ok"}
+    return {**found, "status": "ok" if recorded == actual else "mismatch"}
+
+
+def describe_records_check(check: dict[str, Any]) -> str:
+    """One plain line for :func:`records_check`'s answer."""
+    status = check["status"]
+    if status == "no_mash":
+        return "no mash yet"
+    by = check.get("recorded_by") or {}
+    what = f"{by.get('action')} {by.get('run_id') or ''}".strip()
+    if status == "ok":
+        return (f"records match the content hash recorded by the last change ({what})" if by
+                else "empty, as recorded")
+    if status == "mismatch":
+        return (f"MISMATCH: the mash's records were changed outside moonshine since {what} recorded them "
+                f"(recorded records_sha256 {check['recorded'][:16]}…, now {check['actual'][:16]}…); "
+                "roll back the latest merge or investigate")
+    return ("UNRECORDED: the mash holds rows that no merge recorded a content hash for "
+            "(a mash of an older moonshine-core, or rows written by hand); `moonshine archive` records one")

@@ -1,9 +1,9 @@
 """What the workspace knows about each provider run: staged, archived, merged, rolled back.
 
-The facts live in files (the run manifest, the archive record, the merge
-manifest, replayed by :func:`moonshine_core.mergelog.replay`); this module
-reads them into one :class:`RunState` per run so that merge, status and
-``run`` apply the same rules.
+The facts live in the run manifest, the archive record and the merge history
+(the mash's own log with the merge manifest derived from it, replayed by
+:func:`moonshine_core.mergelog.replay`); this module reads them into one
+:class:`RunState` per run so that merge, status and ``run`` apply the same rules.
 """
 
 from __future__ import annotations

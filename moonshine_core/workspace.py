@@ -19,6 +19,9 @@ A workspace is found as DESIGN.md section 2 says: an explicit folder, else
     quotas = { chatgpt = 1000, claude = 2000 }  # rows per provider for --mix
     weights = { chatgpt = 1.0 }
 
+    [redact]
+    terms = ["Bobby", "Acacia Avenue"]          # also redacted from every row, as [REDACTED_PERSONAL]
+
 Writers take the workspace lock (:meth:`Workspace.lock`), so two commands never
 change the same workspace at once.
 """
@@ -64,6 +67,14 @@ class MixSettings:
 
 
 @attrs.define(kw_only=True)
+class RedactSettings:
+    """``[redact]`` of ``moonshine.toml``: values to remove from every dataset row that the export
+    itself does not name (a nickname, a street, a colleague), redacted like profile values."""
+
+    terms: list[str] = attrs.field(factory=list)
+
+
+@attrs.define(kw_only=True)
 class Settings:
     """Everything ``moonshine.toml`` may say, with defaults."""
 
@@ -73,6 +84,7 @@ class Settings:
     tiktoken_file: str | None = None
     lanes: LaneSettings = attrs.field(factory=LaneSettings)
     mix: MixSettings = attrs.field(factory=MixSettings)
+    redact: RedactSettings = attrs.field(factory=RedactSettings)
 
 
 def load_settings(path: Path) -> Settings:
@@ -87,10 +99,25 @@ def load_settings(path: Path) -> Settings:
     unknown = sorted(set(data) - known)
     if unknown:
         raise WorkspaceError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    _check_redact(path, data.get("redact"))
     try:
         return structure(data, Settings)
     except RecordError as exc:
         raise WorkspaceError(f"{path}: {exc}") from exc
+
+
+def _check_redact(path: Path, table: object) -> None:
+    """``[redact]`` holds only ``terms``, a list of strings (a bare string would be read letter by letter)."""
+    if table is None:
+        return
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{path}: redact must be a table ([redact] terms = [...])")
+    unknown = sorted(set(table) - {"terms"})
+    if unknown:
+        raise WorkspaceError(f"{path}: unknown setting(s) redact.{', redact.'.join(unknown)}; known: redact.terms")
+    terms = table.get("terms", [])
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise WorkspaceError(f"{path}: redact.terms must be a list of strings, e.g. terms = [\"Bobby\"]")
 
 
 def resolve_root(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -124,6 +124,55 @@ def plain_conversation(cid="c-plain", text="Tell me about the history of tea in 
     return [conv]
 
 
+def apology_correction_conversation(cid="c-apology"):
+    """A correction pair whose later answer opens by apologising for the corrected one; what follows
+    the apology still points back at it ("the corrected answer"), so stripping cannot save the pair."""
+    conv = Conversation(conversation_id=cid, current_leaf_id="w6", created_at=4500.0, messages=[
+        msg("w1", "user", "What is the capital of Australia?"),
+        msg("w2", "assistant", "The capital of Australia is Sydney.", "w1"),
+        msg("w3", "user", "No, that's wrong.", "w2"),
+        msg("w4", "assistant", "I apologize for the confusion in my previous answer. Here is the corrected answer: "
+                               "Canberra is the capital of Australia.", "w3"),
+        msg("w5", "user", "Thanks!", "w4"),
+        msg("w6", "assistant", "You're welcome.", "w5"),
+    ])
+    return [conv]
+
+
+def sbs_apology_conversation(cid="c-sbs-sorry"):
+    """The explicit choice of :func:`side_by_side_conversation`, its chosen answer apologising although
+    the prompt holds no earlier answer."""
+    conv, comp = side_by_side_conversation(cid)
+    conv.messages[3].text = "Sorry for the confusion! 13 is a prime number above 10."
+    return [conv, comp]
+
+
+def kto_conversation(cid="c-kto"):
+    """KTO edge cases in one tree:
+
+    - ``n2`` (abandoned sibling, thumbs down, no follow-up): label false from the rating;
+    - ``n3`` (kept) is followed by a hesitant turn ("Actually, make it shorter"): no label;
+    - ``n5`` is a refusal the user pushes back on: no label is inferred for a refusal;
+    - ``n7`` got a thumbs up although the next turn corrects it: the rating wins, ``label_conflict``;
+    - ``n9`` is the last answer: nothing follows it, no row.
+    """
+    conv = Conversation(conversation_id=cid, current_leaf_id="n9", created_at=8000.0, messages=[
+        msg("n1", "user", "Suggest a name for a bakery.", t=8000.0),
+        msg("n2", "assistant", "Bread.", "n1", model="gpt-4o", t=8001.0),
+        msg("n3", "assistant", "How about 'The Rolling Pin'? It is friendly and easy to remember.", "n1",
+            model="gpt-4o", t=8002.0),
+        msg("n4", "user", "Actually, make it shorter.", "n3", t=8003.0),
+        msg("n5", "assistant", "I'm sorry, but I can't help with that.", "n4", model="gpt-4o", t=8004.0),
+        msg("n6", "user", "No, that's wrong, it is just a name.", "n5", t=8005.0),
+        msg("n7", "assistant", "'Crumb' is short and warm.", "n6", model="gpt-4o", t=8006.0),
+        msg("n8", "user", "No, that's not what I asked, but fine. Now a slogan?", "n7", t=8007.0),
+        msg("n9", "assistant", "'Baked fresh, every morning.'", "n8", model="gpt-4o", t=8008.0),
+    ])
+    feedback = [Feedback(feedback_id="kf1", rating="thumbs_down", conversation_id=cid, message_id="n2", created_at=8010.0),
+                Feedback(feedback_id="kf2", rating="thumbs_up", conversation_id=cid, message_id="n7", created_at=8011.0)]
+    return [conv, *feedback]
+
+
 def personal_side():
     return SideRecord(kind="user", record_id="user:1", personal=True,
                       data={"email": "jane.doe@example.org", "name": "Jane Doe", "id": "user-xyz"})

@@ -1,4 +1,4 @@
-"""The four lanes on synthetic trees: right chosen/rejected per pair source, GRPO only with a checkable
+"""The built-in lanes on synthetic trees (KTO: test_distill_kto.py): right chosen/rejected per pair source, GRPO only with a checkable
 signal, agentic trajectories with bounded outputs, conversational rows on the active branch."""
 
 from __future__ import annotations
@@ -74,6 +74,55 @@ def test_correction_pair_is_honest_about_what_the_later_answer_saw(run):
     last = row["prompt"][-1]
     assert last["role"] == "user" and "reverses a string" in last["content"] and "AttributeError" in last["content"]
     assert row["margin"] < by_source(run)[("c-thumbs", "thumbs_pair")][0]["margin"]
+    # "You're right." answered the rejected answer, which the prompt does not hold: the opener is stripped.
+    assert row["chosen"][0]["content"].startswith("Use slicing:") and row["chosen_opener_stripped"] is True
+    assert by_source(run)[("c-thumbs", "thumbs_pair")][0]["chosen_opener_stripped"] is False
+
+
+def test_no_chosen_answer_opens_by_acknowledging_a_turn_its_prompt_lacks(tmp_path):
+    from moonshine_core.distill import dpo
+
+    ws = fx.make_mash(tmp_path, {"chatgpt": [*fx.apology_correction_conversation(), *fx.sbs_apology_conversation(),
+                                             *fx.correction_conversation()]})
+    result = distill(ws, pm=make_plugin_manager(load_entrypoints=False), run_id="r", lanes=["dpo"])
+    # The apology opens onto "Here is the corrected answer": nothing complete is left, the pair is left out, counted.
+    assert result.lanes["dpo"].left_out == {"invalid_row:chosen_acknowledges_absent_turn": 1}
+    got = {(r["conversation_id"], r["pair_source"]): r for r in fx.lane_rows(ws, "dpo", "r")}
+    assert ("c-apology", "correction") not in got
+    # Any pair source: the side-by-side chosen answer apologised with no earlier answer in its prompt.
+    sbs = got[("c-sbs-sorry", "side_by_side")]
+    assert sbs["chosen"][0]["content"] == "13 is a prime number above 10."
+    assert sbs["chosen_opener_stripped"] is True and sbs["chosen_chars"] == len(sbs["chosen"][0]["content"])
+    for row in got.values():
+        assert not dpo.acknowledges_unseen_turn(row["pair_source"], row["prompt"]) or \
+            not dpo.opens_with_acknowledgement(row["chosen"][0]["content"])
+
+
+@pytest.mark.parametrize("text, rest", [
+    ("You're right. Use slicing: s[::-1] reverses any string.", "Use slicing: s[::-1] reverses any string."),
+    ("You're absolutely right, and I apologize for the oversight. The list method sort() returns None.",
+     "The list method sort() returns None."),
+    ("Sorry, you're correct. The capital of Australia is Canberra, not Sydney.",
+     "The capital of Australia is Canberra, not Sydney."),
+    ("Vous avez raison, il vaut mieux lire le format depuis la configuration du client.",
+     "Il vaut mieux lire le format depuis la configuration du client."),
+    ("I apologize for the confusion. Here's the corrected code:\n\ndef f(): pass", None),
+    ("You're right, there are other changes that I missed. Let me list them.", None),
+    ("You're right!", None),
+])
+def test_acknowledgement_openers_are_stripped_only_when_a_complete_answer_remains(text, rest):
+    from moonshine_core.distill import dpo
+
+    assert dpo.opens_with_acknowledgement(text)
+    assert dpo.strip_acknowledgement(text) == rest
+
+
+def test_refusals_and_plain_answers_are_not_acknowledgements():
+    from moonshine_core.distill import dpo
+
+    for text in ("I'm sorry, but I can't help with that.", "I'm sorry to hear about your dog.",
+                 "Sorting is O(n log n) for comparison sorts.", "Correct answers need sources."):
+        assert not dpo.opens_with_acknowledgement(text), text
 
 
 def test_every_dpo_row_passes_trl_rules(run):
@@ -162,7 +211,7 @@ def test_conversational_uses_the_active_branch_and_alternates(run):
 
 
 def test_secrets_pii_and_personal_values_are_redacted_and_counted(run):
-    everything = json.dumps([rows(run, lane) for lane in ("dpo", "grpo", "agentic_code", "conversational")])
+    everything = json.dumps([rows(run, lane) for lane in ("dpo", "kto", "grpo", "agentic_code", "conversational")])
     assert fx.AWS_KEY not in everything
     assert "jane.doe@example.org" not in everything and "Jane Doe" not in everything
     plain = next(r for r in rows(run, "conversational") if r["conversation_id"] == "c-plain")
@@ -181,7 +230,7 @@ def test_provenance_block_on_every_row(run):
 
     with Store(ws.mash_path) as store:
         raw = {r["conversation_id"]: r["raw_sha256"] for r in store.rows("SELECT conversation_id, raw_sha256 FROM conversations")}
-    for lane in ("dpo", "grpo", "agentic_code", "conversational"):
+    for lane in ("dpo", "kto", "grpo", "agentic_code", "conversational"):
         for row in rows(run, lane):
             for key in ("record_uid", "content_sha256", "source_message_ids", "provider", "provider_run_id",
                         "conversation_id", "source_sha256", "schema_version", "split", "filter_flags",
@@ -202,7 +251,7 @@ def test_duplicates_across_providers_are_marked_not_dropped(run):
 
 def test_hook_lanes_register_the_builtin_lanes_which_emit_from_a_lane_context():
     pm = make_plugin_manager(load_entrypoints=False)
-    assert list(pm.lanes()) == ["dpo", "grpo", "agentic_code", "conversational"]
+    assert list(pm.lanes()) == ["dpo", "kto", "grpo", "agentic_code", "conversational"]
     assert set(pm.lane_owners.values()) == {"builtin-lanes"}
     conv = fx.math_conversation()[0]
     ctx = LaneContext(provider="p", provider_run_id="r", conversation_id=conv.conversation_id,

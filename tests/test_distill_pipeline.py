@@ -21,7 +21,7 @@ from moonshine_core.errors import PluginError  # noqa: E402
 from moonshine_core.plugins import make_plugin_manager  # noqa: E402
 from moonshine_core.store import Store  # noqa: E402
 
-LANES = ("dpo", "grpo", "agentic_code", "conversational")
+LANES = ("dpo", "kto", "grpo", "agentic_code", "conversational")
 
 
 def pm():
@@ -151,6 +151,9 @@ def test_lane_files_load_with_datasets_and_pass_trl_rules(tmp_path):
             for col in ("prompt", "chosen", "rejected"):
                 assert isinstance(first[col], list) and "role" in first[col][0]   # TRL is_conversational
             assert all(row[-1]["role"] in ("user", "tool") for row in ds["prompt"])
+        elif lane == "kto":
+            assert isinstance(first["completion"], list) and "role" in first["completion"][0]
+            assert all(row[-1]["role"] == "user" for row in ds["prompt"]) and ds.features["label"].dtype == "bool"
         elif lane == "grpo":
             assert not (RESERVED & set(ds.column_names))
             assert all(row[-1]["role"] == "user" for row in ds["prompt"])
@@ -248,7 +251,7 @@ def test_cli_distill_json(tmp_path, moonshine_exe):
 
 @pytest.fixture
 def toy_lane():
-    """The test plugin of tests/toy/toy_lane.py (a fifth lane)."""
+    """The test plugin of tests/toy/toy_lane.py (a lane beside the built-in five)."""
     sys.path.insert(0, str(Path(__file__).parent / "toy"))
     try:
         import toy_lane
@@ -258,12 +261,12 @@ def toy_lane():
         sys.path.pop(0)
 
 
-def test_a_fifth_lane_from_a_plugin_gets_its_folder_manifest_and_card(tmp_path, toy_lane):
+def test_a_lane_from_a_plugin_gets_its_folder_manifest_and_card(tmp_path, toy_lane):
     ws = fx.make_mash(tmp_path)
     manager = make_plugin_manager(load_entrypoints=False, extra=[("toy-lane", toy_lane)])
     assert list(manager.lanes())[-1] == "toy_qa" and manager.lane_owners["toy_qa"] == "toy-lane"
     result = distill(ws, pm=manager, run_id="five", mix=True)
-    assert set(result.lanes) == {"dpo", "grpo", "agentic_code", "conversational", "toy_qa"}
+    assert set(result.lanes) == {"dpo", "kto", "grpo", "agentic_code", "conversational", "toy_qa"}
     folder = ws.distill_dir("toy_qa", "five")
     rows = fx.lane_rows(ws, "toy_qa", "five")
     assert rows and result.lanes["toy_qa"].rows == len(rows)
@@ -276,7 +279,7 @@ def test_a_fifth_lane_from_a_plugin_gets_its_folder_manifest_and_card(tmp_path, 
     assert any(name.startswith("converted/upper/") for name in manifest["files"])
     card = (folder / "README.md").read_text()
     assert "Toy question/answer pairs" in card and "prompt/completion rows" in card
-    # Only this run's five lanes: [lanes] enabled, when unset, means every registered lane.
+    # Only this run's six lanes: [lanes] enabled, when unset, means every registered lane.
     assert ws.distill_dir("toy_qa", "five").is_dir()
     with pytest.raises(DistillError, match="unknown lane"):
         distill(ws, pm=pm(), run_id="six", lanes=["toy_qa"])

@@ -225,18 +225,28 @@ def gates_command(obj: Context, run_id: str) -> None:
 
     source_hash, provider_tags, merge_idempotence (tried in a rolled-back transaction),
     token_reconciliation (report written beside the run), no_contamination. Gates that need the
-    archive or the merge say `pending` until then. Exits non-zero when a gate fails.
+    archive or the merge say `pending` until then. Also checks that the mash's records still have
+    the content hash its last merge recorded. Exits non-zero when a gate fails or the mash was
+    edited outside moonshine. Takes the workspace lock.
     """
     from ..gates import evaluate_gates, failed
+    from ..mash import describe_records_check, records_check
+    from ..mergelog import locked
 
-    gates = evaluate_gates(obj.workspace(), run_id)
+    ws = obj.workspace()
+    ws.find_run(run_id)
+    with locked(ws):  # it writes the run manifest and the reconciliation report
+        gates = evaluate_gates(ws, run_id)
+        records = records_check(ws)
     lines = _gate_lines(gates)
     if not obj.quiet and not obj.as_json:
         for name, g in gates.items():
             lines.append(f"  {name}: {json.dumps(g['evidence'], sort_keys=True, default=str)[:400]}")
-    obj.emit(gates, "\n".join(lines))
-    if failed(gates):
-        raise MoonshineError(f"{run_id} fails gates: {', '.join(failed(gates))}")
+    lines.append(f"mash        {'FAIL' if records['status'] == 'mismatch' else 'OK':<7} {describe_records_check(records)}")
+    obj.emit({**gates, "mash_records": records}, "\n".join(lines))
+    problems = failed(gates) + (["mash records changed outside moonshine"] if records["status"] == "mismatch" else [])
+    if problems:
+        raise MoonshineError(f"{run_id} fails gates: {', '.join(problems)}")
 
 
 @cli.command("rollback")

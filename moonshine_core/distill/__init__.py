@@ -1,11 +1,11 @@
-"""Stage E: distillation lanes (DPO, GRPO, agentic code, conversational) from the mash.
+"""Stage E: distillation lanes (DPO, KTO, GRPO, agentic code, conversational) from the mash.
 
 >>> from moonshine_core.distill import distill
 >>> result = distill(workspace, lanes=["dpo", "conversational"], mix=True)
 >>> result.lanes["dpo"].rows
 
 Lanes are :class:`~moonshine_core.lane.Lane` objects registered through the
-``moonshine_lanes`` hook (the built-in four by ``moonshine_core.builtin.lanes``);
+``moonshine_lanes`` hook (the built-in ones by ``moonshine_core.builtin.lanes``);
 :func:`distill` runs them over the mash and writes
 ``reports/distillations/<lane>/<run_id>/``. See docs/lanes.md.
 """

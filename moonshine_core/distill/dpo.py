@@ -31,12 +31,13 @@ generation prompt).
 
 from __future__ import annotations
 
+import re
 from difflib import SequenceMatcher
 from functools import partial
 from typing import Any
 
 from ..lane import Lane, LaneContext, lane_row
-from ..records import Comparison, Conversation
+from ..records import Comparison, Conversation, Message
 from ..trees import ConversationTree
 from .agentic import synthesize_tools
 from .converters import to_openai, to_sharegpt
@@ -51,16 +52,22 @@ TIE_RATINGS = ("same", "skip", "tie", "tie (bothbad)", "both_bad", "none")
 SOURCE_STRENGTH = {"side_by_side": 1.0, "thumbs_pair": 0.8, "regeneration": 0.3, "correction": 0.2}
 
 
-class _Builder:
+class Answers:
+    """One conversation's prompts and answers as canonical messages: what preference rows are built from.
+
+    Shared by the DPO lane and the KTO lane (:mod:`.kto`): a prompt is the
+    branch down to a prompt message (visible turns and tool traffic, same-role
+    turns merged), an answer the ids from below the prompt to the end of the
+    answering turn, and a rating the thumbs feedback on an answer.
+    """
+
     def __init__(self, conversation: Conversation, ctx: LaneContext):
         self.conversation = conversation
         self.ctx = ctx
         self.tree = ConversationTree(conversation)
-        self.rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.ratings = ctx.ratings()
 
-    # -- conversion -------------------------------------------------------------------
-    def _convert(self, ids: list[str], stats: ConversionStats, call_ids: dict[str, str] | None = None) -> list[dict]:
+    def convert(self, ids: list[str], stats: ConversionStats, call_ids: dict[str, str] | None = None) -> list[dict]:
         return convert(self.tree.messages(ids), reasoning_policy=self.ctx.settings.reasoning_policy,
                        include_tools=True, max_tool_output_chars=self.ctx.settings.max_tool_output_chars,
                        stats=stats, call_ids=call_ids)
@@ -68,7 +75,7 @@ class _Builder:
     def prompt(self, prompt_id: str, stats: ConversionStats,
                call_ids: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
         ids = self.tree.path(prompt_id)
-        return ids, merge_same_role(self._convert(ids, stats, call_ids), stats)
+        return ids, merge_same_role(self.convert(ids, stats, call_ids), stats)
 
     def answer(self, prompt_id: str, answer_id: str) -> list[str]:
         """Ids of one answer: from below the prompt down to ``answer_id``, then to the end of its turn."""
@@ -79,6 +86,21 @@ class _Builder:
         if any(self.tree.by_id[i].role == "user" for i in below):
             return []
         return below + self.tree.turn_end(answer_id)
+
+    def rating(self, chain: list[str]) -> str | None:
+        """``up`` / ``down`` for an answer: the rating of its last message, else of the latest rated one in it."""
+        return self.ratings.get(chain[-1]) or _rating_in(self.ratings, chain)
+
+    def visible_turns(self) -> list[Message]:
+        """The user and assistant messages with text the user saw on the active branch, in order."""
+        return [m for m in self.tree.messages(self.tree.active_path)
+                if not m.hidden and m.role in ("user", "assistant") and m.text.strip()]
+
+
+class _Builder(Answers):
+    def __init__(self, conversation: Conversation, ctx: LaneContext):
+        super().__init__(conversation, ctx)
+        self.rows: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     # -- rows -------------------------------------------------------------------------
     def add(self, source: str, prompt_id: str, chosen_ids: list[str], rejected_ids: list[str], *,
@@ -96,16 +118,16 @@ class _Builder:
         if prompt_override is not None:
             prompt = prompt_override
         chosen_stats, rejected_stats = ConversionStats(), ConversionStats()
-        chosen = self._convert(chosen_ids, chosen_stats, dict(call_ids))
-        rejected = self._convert(rejected_ids, rejected_stats, dict(call_ids))
+        chosen = self.convert(chosen_ids, chosen_stats, dict(call_ids))
+        rejected = self.convert(rejected_ids, rejected_stats, dict(call_ids))
         if not prompt or prompt[-1]["role"] not in ("user", "tool"):
             return
         if not _ends_on_answer(chosen) or not _ends_on_answer(rejected):
             return
-        chosen_text, rejected_text = _answer_text(chosen), _answer_text(rejected)
+        chosen, opener_stripped = settle_opener(chosen, prompt, source)
+        chosen_text, rejected_text = answer_text(chosen), answer_text(rejected)
         uses_tools = any(m["tool_calls"] for m in chosen + rejected + prompt)
-        chosen_fb = self.ratings.get(chosen_ids[-1]) or _rating_in(self.ratings, chosen_ids)
-        rejected_fb = self.ratings.get(rejected_ids[-1]) or _rating_in(self.ratings, rejected_ids)
+        chosen_fb, rejected_fb = self.rating(chosen_ids), self.rating(rejected_ids)
         chosen_model = next(iter(chosen_stats.models), None)
         rejected_model = next(iter(rejected_stats.models), None)
         c_msg, r_msg = self.tree.by_id[chosen_ids[-1]], self.tree.by_id[rejected_ids[-1]]
@@ -144,6 +166,7 @@ class _Builder:
             "time_gap_s": gap,
             "prompt_rewritten": prompt_override is not None,
             "chosen_context": "saw_rejected_and_correction" if source == "correction" else "same_prompt",
+            "chosen_opener_stripped": opener_stripped,
             "reasoning_kind": stats.reasoning_kind(),
             "lane_flags": flags,
             **(extra or {}),
@@ -163,7 +186,7 @@ class _Builder:
             source = "side_by_side" if explicit else "regeneration"
             prompt_id = comp.prompt_message_id
             if prompt_id is None or prompt_id not in self.tree.by_id:
-                prompt_id = _common_prompt(self.tree, comp.chosen_message_ids + comp.rejected_message_ids)
+                prompt_id = common_prompt(self.tree, comp.chosen_message_ids + comp.rejected_message_ids)
             before = len(self.rows)
             for chosen_id in (comp.chosen_message_ids[:1] if prompt_id is not None else []):
                 chosen = self.answer(prompt_id, chosen_id) if chosen_id in self.tree.by_id else []
@@ -192,14 +215,14 @@ class _Builder:
         for comp in sorted(self.ctx.comparisons, key=lambda c: c.comparison_id):
             prompt_id = comp.prompt_message_id
             if prompt_id is None or prompt_id not in self.tree.by_id:
-                prompt_id = _common_prompt(self.tree, comp.candidate_message_ids)
+                prompt_id = common_prompt(self.tree, comp.candidate_message_ids)
             if prompt_id is None:
                 continue
             chains = [chain for chain in (self.answer(prompt_id, c) for c in comp.candidate_message_ids
                                           if c in self.tree.by_id) if chain]
             if len(chains) < 2:
                 continue
-            rated = [self.ratings.get(chain[-1]) or _rating_in(self.ratings, chain) for chain in chains]
+            rated = [self.rating(chain) for chain in chains]
             kept = [i for i, chain in enumerate(chains) if any(m in self.tree.active for m in chain)]
             ups = [i for i, r in enumerate(rated) if r == "up"]
             downs = [i for i, r in enumerate(rated) if r == "down"]
@@ -210,8 +233,7 @@ class _Builder:
                         self.add("thumbs_pair", prompt_id, chains[chosen], chains[rejected])
 
     def from_corrections(self) -> None:
-        path = [m for m in self.tree.messages(self.tree.active_path)]
-        visible = [m for m in path if not m.hidden and m.role in ("user", "assistant") and m.text.strip()]
+        visible = self.visible_turns()
         for i in range(len(visible) - 3):
             u1, a1, u2, a2 = visible[i:i + 4]
             if (u1.role, a1.role, u2.role, a2.role) != ("user", "assistant", "user", "assistant"):
@@ -249,7 +271,7 @@ def _continued(tree: ConversationTree, chain: list[str]) -> bool:
     return any(tree.by_id[k].role == "user" for k in tree.children.get(last, []))
 
 
-def _common_prompt(tree: ConversationTree, ids: list[str]) -> str | None:
+def common_prompt(tree: ConversationTree, ids: list[str]) -> str | None:
     """The deepest user/tool message that is an ancestor of every id."""
     paths = [tree.path(i) for i in ids if i in tree.by_id]
     if not paths:
@@ -268,8 +290,120 @@ def _ends_on_answer(messages: list[dict]) -> bool:
         and bool(messages[-1]["content"].strip())
 
 
-def _answer_text(messages: list[dict]) -> str:
+def answer_text(messages: list[dict]) -> str:
     return "\n".join(m["content"] for m in messages if m["role"] == "assistant" and m["content"])
+
+
+# -- chosen answers that open by acknowledging a turn the prompt does not hold ---------------
+#
+# A correction pair's chosen answer was written after the rejected one and the user's pushback,
+# so it often opens "You're right, I apologize for the confusion." -- replying to an answer its
+# prompt does not contain. Such an opener is stripped when what remains is a complete answer
+# (``chosen_opener_stripped``); otherwise the row breaks the lane's rule
+# (``invalid_row:chosen_acknowledges_absent_turn``).
+
+_ACK = re.compile(
+    r"[\s*_>#]*(?:(?:ah|oh|ok(?:ay)?|yes|indeed|right)[\s,!.]+)?"
+    r"(?:you(?:'re|’re| are) (?:absolutely |completely |totally |quite |entirely |so )?(?:right|correct)"
+    r"|i (?:sincerely |truly |do |really )?apologi[sz]e|(?:my )?(?:sincere |deepest )?apologies"
+    r"|(?:i'?m |i’m |i am )?(?:so |very |really |terribly )?sorry(?! to hear)"
+    r"|(?:i'?m |i’m |i am )?(?:so |very |really )?sorry to hear(?=[^.!?\n]*\b(?:didn'?t|did not|doesn'?t|does not"
+    r"|isn'?t|is not|wasn'?t|was not|still|previous|earlier)\b)"
+    r"|i stand corrected|(?:good|great|nice) catch|well spotted|my (?:mistake|bad|error)|oops"
+    r"|thanks?(?: you)? for (?:catching|pointing|spotting|noticing|the correction|correcting|clarifying"
+    r"|the clarification|your patience|bearing with me|letting me know)"
+    r"|vous avez (?:tout à fait |entièrement |bien )?raison|tu as (?:tout à fait |bien )?raison|je m'excuse"
+    r"|je suis (?:vraiment )?désolée?|désolée?|toutes mes excuses|mes excuses"
+    r"|tienes? razón|lo siento|disculpa(?:s|me)?|mis disculpas|perdón"
+    r"|(?:du hast|sie haben) (?:völlig |absolut )?recht|entschuldigung|es tut mir leid"
+    r"|você tem razão|desculpe|peço desculpas"
+    r"|你说得对|您说得对|你是对的|很抱歉|非常抱歉|抱歉|对不起)(?![a-zà-ÿ])",
+    re.IGNORECASE)
+#: What may follow an apology before its clause ends ("I apologize for the confusion in my previous answer,").
+_ACK_OBJECT = re.compile(
+    r"\s+(?:for|about)\s+(?:the|my|any|this|that)\s+(?:\w+\s+){0,3}?(?:confusion|mistakes?|errors?|oversight"
+    r"|misunderstanding|inconvenience|omission|frustration|trouble)(?:\s+(?:in|with|on|from)\s+(?:my|the)\s+"
+    r"(?:previous|earlier|last|initial|above|original)\s+(?:\w+\s+)?(?:response|answer|message|reply"
+    r"|explanation|code|solution|example))?", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[\s*_]*[,.!;:—–\-，。！；：]+[\s*_]*")
+_SENTENCE = re.compile(r"[^\n]*?(?:[.!?](?=\s|$)|[。！？]|\n|$)")
+_CONJUNCTION = re.compile(r"(?:and|but|so|et|mais|y|pero|und|aber)\s+", re.IGNORECASE)
+#: An opener that still points back at the answer the prompt lacks ("Here's the corrected code").
+_BACK_REFERENCE = re.compile(
+    r"\b(?:previous(?:ly)?|earlier|initially|originally|(?:the|as|see) above|above (?:code|answer|response|example)"
+    r"|last (?:response|answer|message|reply|time)"
+    r"|again|once more|instead|still|another|additional|(?:a )?step back|different (?:approach|method|way|solution)"
+    r"|(?:I|we) (?:missed|overlooked|misunderstood|misread|forgot|made|mixed|confused|should have)"
+    r"|my (?:mistake|error|oversight|response|answer|reply|explanation|code)"
+    r"|the (?:mistake|oversight|confusion|misunderstanding)"
+    r"|correct(?:ed)? (?:version|code|answer|solution|implementation|formula|approach|one)"
+    r"|(?:updated|revised|fixed|amended) (?:version|code|answer|solution|implementation|one)"
+    r"|précédente?|plus tôt|à nouveau|encore|nouvelle version|version (?:corrigée|améliorée)"
+    r"|anterior|de nuevo|otra vez|vorherige|erneut)\b|之前|刚才|上面的|上一个", re.IGNORECASE)
+#: Shortest remainder that counts as an answer once the opener is gone.
+MIN_ANSWER_CHARS = 20
+
+
+def _first_sentence(text: str) -> str:
+    match = _SENTENCE.match(text.lstrip())
+    return match.group(0) if match else text
+
+
+def opens_with_acknowledgement(text: str) -> bool:
+    """True when an answer opens by agreeing with or apologising for a pushback ("You're right",
+    "I apologize for the confusion", "Sorry, you're correct", "Vous avez raison"); refusals
+    ("I'm sorry, but I can't") are not acknowledgements."""
+    return bool(_ACK.match(text)) and not is_refusal(_first_sentence(text))
+
+
+def strip_acknowledgement(text: str) -> str | None:
+    """``text`` without its acknowledgement opener when the rest is a complete answer (``None`` when
+    it is not; ``text`` itself when it has no such opener).
+
+    Openers are removed clause by clause ("You're right, and I apologize for the confusion." goes
+    whole); the rest must hold at least ``MIN_ANSWER_CHARS`` characters and its first sentence must
+    not point back at the answer the prompt lacks ("Here's the corrected code", "I missed ...").
+    """
+    rest = text
+    for _ in range(4):
+        if not opens_with_acknowledgement(rest):
+            break
+        match = _ACK.match(rest)
+        after = rest[match.end():]
+        obj = _ACK_OBJECT.match(after)
+        after = after[obj.end():] if obj else after
+        end = _CLAUSE_END.match(after)
+        rest = after[end.end():] if end else after[_SENTENCE.match(after).end():]
+        rest = rest.lstrip()
+        conjunction = _CONJUNCTION.match(rest)
+        rest = rest[conjunction.end():] if conjunction else rest
+        rest = rest[:1].upper() + rest[1:]
+    if opens_with_acknowledgement(rest) or len(rest.strip()) < MIN_ANSWER_CHARS:
+        return None
+    if _BACK_REFERENCE.search(_first_sentence(rest)):
+        return None
+    return rest
+
+
+def acknowledges_unseen_turn(pair_source: str | None, prompt: list[dict]) -> bool:
+    """Whether an acknowledgement opening the chosen answer can only be about a turn the prompt lacks:
+    in a correction pair it answers the rejected answer; with no assistant turn in the prompt there
+    is nothing it could acknowledge."""
+    return pair_source == "correction" or not any(m["role"] == "assistant" for m in prompt)
+
+
+def settle_opener(chosen: list[dict], prompt: list[dict], pair_source: str) -> tuple[list[dict], bool]:
+    """The chosen answer with an acknowledgement of an absent turn stripped, and whether it was.
+
+    When stripping would not leave a complete answer the answer is returned as it is, and the
+    lane's :func:`validate` leaves the row out."""
+    if not chosen or not acknowledges_unseen_turn(pair_source, prompt) \
+            or not opens_with_acknowledgement(chosen[0]["content"]):
+        return chosen, False
+    rest = strip_acknowledgement(chosen[0]["content"])
+    if rest is None:
+        return chosen, False
+    return [{**chosen[0], "content": rest}, *chosen[1:]], True
 
 
 def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
@@ -299,11 +433,12 @@ def inline_rows(comparison: Comparison) -> list[dict[str, Any]] | None:
     if not prompt or prompt[-1]["role"] not in ("user", "tool") or not chosen or not rejected:
         return None
     chosen, rejected = merge_same_role(chosen), merge_same_role(rejected)
-    ct, rt = _answer_text(chosen), _answer_text(rejected)
-    if ct == rt:
-        return None
     explicit = comparison.source in EXPLICIT_SOURCES or not comparison.chosen_is_inferred
     source = "side_by_side" if explicit else "regeneration"
+    chosen, opener_stripped = settle_opener(chosen, prompt, source)
+    ct, rt = answer_text(chosen), answer_text(rejected)
+    if ct == rt:
+        return None
     similarity = round(SequenceMatcher(None, ct[:4000], rt[:4000], autojunk=False).ratio(), 4)
     flags = ["inline_comparison"] + (["near_identical_pair"] if similarity >= 0.95 else []) + \
         (["weak_pair_source"] if source == "regeneration" else [])
@@ -318,7 +453,8 @@ def inline_rows(comparison: Comparison) -> list[dict[str, Any]] | None:
         "chosen_feedback": None, "rejected_feedback": None, "chosen_chars": len(ct), "rejected_chars": len(rt),
         "len_ratio": round(len(ct) / max(1, len(rt)), 4), "pair_similarity": similarity,
         "chosen_refusal": is_refusal(ct), "rejected_refusal": is_refusal(rt), "time_gap_s": None,
-        "prompt_rewritten": False, "chosen_context": "same_prompt", "reasoning_kind": "none", "lane_flags": flags,
+        "prompt_rewritten": False, "chosen_context": "same_prompt", "chosen_opener_stripped": opener_stripped,
+        "reasoning_kind": "none", "lane_flags": flags,
     }
     payload = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tools": None}
     return [{**payload, **columns}]
@@ -333,7 +469,8 @@ def _inline(item: Any) -> dict:
 
 
 def validate(row: dict[str, Any]) -> str | None:
-    """The DPO shape: a prompt ending on a user/tool turn, two different assistant-turn answers."""
+    """The DPO shape: a prompt ending on a user/tool turn, two different assistant-turn answers, and a
+    chosen answer that does not open by acknowledging a turn its prompt lacks."""
     for col in ("prompt", "chosen", "rejected"):
         problem = messages_problem(row.get(col))
         if problem:
@@ -345,6 +482,9 @@ def validate(row: dict[str, Any]) -> str | None:
             return f"{col}_must_be_assistant_turn"
     if row["chosen"] == row["rejected"]:
         return "chosen_equals_rejected"
+    if acknowledges_unseen_turn(row.get("pair_source"), row["prompt"]) and \
+            opens_with_acknowledgement(row["chosen"][0]["content"]):
+        return "chosen_acknowledges_absent_turn"
     return None
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from .emitting import Emitter
 from .features import FeatureCollector
 from .finishing import RowFinisher, RowOrigin
 from .outputs import LaneWriter, lane_manifest, write_card, write_manifest
+from .personal import profile_terms
 from .provenance import signals_generator
 from .publish import publish
 from .request import DistillError, DistillPlan, new_run_id, plan_distill
@@ -83,28 +83,6 @@ class DistillResult:
         return {"run_id": self.run_id, "mash_content_sha256": self.mash_content_sha256,
                 "conversations": self.conversations, "mix": self.mix,
                 "lanes": {k: v.to_dict() for k, v in self.lanes.items()}}
-
-
-_PERSONAL_KEYS = re.compile(r"e-?mail|phone|mobile|name|address|birth", re.IGNORECASE)
-
-
-def personal_literals(store: Store) -> list[str]:
-    """String values of personal side records under personal-looking keys (e-mail, phone, names...)."""
-    found: set[str] = set()
-
-    def walk(value: Any, key: str = "") -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, str(k))
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-        elif isinstance(value, str) and _PERSONAL_KEYS.search(key) and len(value.strip()) >= 4:
-            found.add(value.strip())
-
-    for data in mash.personal_side_data(store):
-        walk(data)
-    return sorted(found)
 
 
 class _Spill:
@@ -260,7 +238,7 @@ def distill(workspace: Workspace, lanes: list[str] | None = None, mix: bool = Fa
         store = Store(ws.mash_path, create=False)
         try:
             mash_hash = mash.mash_content_sha256(store)
-            run = _Run(plan, pm, staging, Redactor(personal_literals(store)))
+            run = _Run(plan, pm, staging, Redactor(terms=profile_terms(store, ws.settings.redact.terms)))
             try:
                 n = run.emit(store, progress)
                 run.emit_unattached(store)

@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 
 #: Bumped when a detector changes, so rows say which version produced their signals.
-SIGNALS_VERSION = "textsignals-1"
+SIGNALS_VERSION = "textsignals-2"
 
 # -- refusals ------------------------------------------------------------------------------
 _REFUSAL = re.compile(
@@ -87,18 +87,43 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("private_key", re.compile(r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z ]+ )?PRIVATE KEY-----")),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b")),
+    ("gitlab_token", re.compile(r"\bglpat-[0-9A-Za-z_-]{20,}")),
     ("anthropic_key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
     ("openai_key", re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}")),
+    ("stripe_key", re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}")),
     ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("sendgrid_key", re.compile(r"\bSG\.[\w-]{22}\.[\w-]{43}\b")),
+    ("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("pypi_token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("url_credentials", re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]{1,64}:[^\s:/@]{3,}@[\w.-]+")),
+    # ``DB_PASSWORD=…``, ``"api_key": "…"``, ``client_secret = '…'``: a secret-named key (with any prefix,
+    # which stays, or suffix), ``:`` or ``=``, and a value of 8+ characters with a letter and a digit that is not a
+    # reference (``os.getenv(...)``, ``${VAR}``, ``settings.X``).
     ("password_assignment", re.compile(
-        r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token)\b\s*[:=]\s*['\"]?"
-        r"(?=[^\s'\"]*\d)(?=[^\s'\"]*[A-Za-z])[^\s'\"]{8,}")),
+        r"(?i)(?=[pasrk])(?:pass(?:word|wd|phrase)|pwd|secret|(?:api|access|private)[_-]?key"
+        r"|(?:access|auth|refresh)[_-]?token)[\w.-]*?['\"]?\s*[:=]\s*['\"]?"
+        r"(?P<value>(?=[^\s'\"]*\d)(?=[^\s'\"]*[A-Za-z])[^\s'\"]{8,})")),
 )
+#: Secrets whose text is a random key after a fixed prefix: a body of placeholder characters only
+#: (``AKIAXXXXXXXXXXXXXXXX``, ``sk-xxxx…``, ``ghp_************``) is documentation, not a key.
+_PLACEHOLDER_BODY = re.compile(r"^(?:AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-ant-|sk-proj-|sk-svcacct-|sk-"
+                               r"|[rs]k_(?:live|test)_|AIza|xox[abposr]-|SG\.|npm_|pypi-)?[xX*#.0_-]+$")
+_KEYLIKE = frozenset({"aws_access_key", "github_token", "gitlab_token", "anthropic_key", "openai_key", "stripe_key",
+                      "google_api_key", "slack_token", "sendgrid_key", "npm_token", "pypi_token"})
+_REFERENCE = re.compile(r"[({$%<\[]|^(?:os|process|env|settings|config|self|this|ENV)\.", re.IGNORECASE)
 PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")),
-    ("credit_card", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
+    # A card number is one run of 13-19 digits, or 4-digit groups split by one kind of separator
+    # (4-4-4-4[-1..7], Amex/Diners 4-6-5/4-6-4), starting 2-6 (every major scheme). It is never part
+    # of a number: no word character, ``.``, sign or "digit," before it, no ``.5``/``,5`` after it,
+    # so floats (0.4532015112830366), prices, exponents and hex in text and tool output are left alone.
+    ("credit_card", re.compile(
+        r"(?<![\w.+-])(?<!\d,)"
+        r"(?:[2-6]\d{12,18}|[2-6]\d{3}(?P<sep>[ -])\d{4}(?P=sep)\d{4}(?P=sep)\d{1,7}"
+        r"|3\d{3}(?P<sep2>[ -])\d{6}(?P=sep2)\d{4,5})"
+        r"(?![\w]|[.,]\d)")),
     ("phone", re.compile(r"(?<![\w.])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w.])"
                          r"|(?<![\w.])\(\d{3}\) ?\d{3}-\d{4}(?![\w.])")),
     ("ipv4", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")),
@@ -124,8 +149,14 @@ def _private_ip(text: str) -> bool:
             or (parts[0] == 192 and parts[1] == 168) or parts[0] >= 224 or (parts[0] == 169 and parts[1] == 254))
 
 
-def _valid(kind: str, text: str) -> bool:
-    """Validators cut regex false positives (datatrove keeps only public IPs; cards need Luhn)."""
+def _valid(kind: str, text: str, match: re.Match[str] | None = None) -> bool:
+    """Validators cut regex false positives (datatrove keeps only public IPs; cards need Luhn;
+    keys need the variety of a random string; assignments a literal value)."""
+    if kind in _KEYLIKE:
+        return not _PLACEHOLDER_BODY.match(text)
+    if kind == "password_assignment":
+        value = match.group("value") if match is not None else text
+        return len(set(value)) >= 6 and not _REFERENCE.search(value)
     if kind == "credit_card":
         digits = re.sub(r"\D", "", text)
         return 13 <= len(digits) <= 19 and len(set(digits)) > 2 and _luhn(digits)
@@ -136,41 +167,149 @@ def _valid(kind: str, text: str) -> bool:
     return True
 
 
+#: Kinds of profile term and their placeholder (``[REDACTED_NAME]``); a bare literal is ``personal``.
+TERM_KINDS = ("name", "place", "personal")
+_PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z0-9_]+\]")
+#: Letters and digits a Latin, Greek or Cyrillic term may not touch (so "Ann" never matches inside
+#: "Annual"); scripts written without spaces (CJK, kana, Hangul, Thai) need no boundary, so a
+#: name followed by a particle ("DONALD님") still matches.
+_ALNUM = "0-9A-Za-z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0370-\u03ff\u0400-\u052f"
+_SPACED = re.compile(f"[{_ALNUM}]")
+#: After a term: English possessive and plural forms the data shows ("Robert's", "Roberts'", "Leeds'").
+_SUFFIX = "(?:['\u2019]s|s['\u2019]?|['\u2019])?"
+
+
+def fold(text: str) -> str:
+    """The matching key of a term: NFKC, case-folded, accents removed, one space, one apostrophe."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c)).replace("\u2019", "'")
+    return " ".join(text.split())
+
+
+_LEFT = f"(?<![{_ALNUM}])"
+_RIGHT = f"(?={_SUFFIX}(?![{_ALNUM}]))"
+
+
+def _term_body(term: str) -> str:
+    return r"\s+".join("['\u2019]".join(re.escape(p) for p in word.replace("\u2019", "'").split("'"))
+                       for word in term.split())
+
+
+def _terms_pattern(terms: list[str]) -> str:
+    """Terms with a letter or digit at both ends share one pair of boundaries (4x faster than one
+    pair each); the others carry the boundaries their ends need."""
+    spaced = [t for t in terms if _SPACED.match(t[0]) and _SPACED.match(t[-1])]
+    others = [(_LEFT if _SPACED.match(t[0]) else "") + _term_body(t) + (_RIGHT if _SPACED.match(t[-1]) else "")
+              for t in terms if t not in spaced]
+    groups = ([f"{_LEFT}(?:{'|'.join(_term_body(t) for t in spaced)}){_RIGHT}"] if spaced else []) + others
+    return "|".join(groups)
+
+
+class _Terms:
+    """One case-insensitive pattern for a set of terms (longest first), each mapped to its kind.
+
+    Accented terms also match their unaccented spelling ("Víctor" and "Victor").
+    Placeholders already in the text are matched first and left alone, so a
+    term never rewrites ``[REDACTED_EMAIL]``.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.kinds: dict[str, str] = {}
+        spellings: set[str] = set()
+        for value, kind in pairs:
+            value = " ".join(value.split())
+            if not value:
+                continue
+            for spelling in {value, unicodedata.normalize("NFC", value), fold(value)}:
+                spellings.add(spelling)
+            key = fold(value)
+            if key not in self.kinds or TERM_KINDS.index(kind) < TERM_KINDS.index(self.kinds[key]):
+                self.kinds[key] = kind
+        ordered = sorted(spellings, key=lambda w: (-len(w), w))
+        self.pattern = re.compile(f"(?P<placeholder>{_PLACEHOLDER.pattern})|(?P<term>{_terms_pattern(ordered)})",
+                                  re.IGNORECASE) if ordered else None
+
+    def sub(self, text: str, counts: Counter[str]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group("placeholder"):
+                return match.group(0)
+            kind = self.kinds.get(fold(match.group(0)), "personal")
+            counts["pii:" + kind] += 1
+            return f"[REDACTED_{kind.upper()}]"
+
+        return self.pattern.sub(replace, text) if self.pattern is not None else text
+
+
 class Redactor:
     """Finds and replaces secrets and PII with ``[REDACTED_<TYPE>]`` placeholders, counting them.
 
-    ``literals`` are exact strings to remove as ``personal`` (values from the
-    export's personal side records: the account's e-mail, phone, name), so
-    nothing the export says about its owner reaches a dataset even inside a
-    conversation's text.
+    ``literals`` are exact strings removed as ``personal``; ``terms`` are
+    ``(value, kind)`` pairs with kind ``name``, ``place`` or ``personal`` (the
+    profile values :func:`moonshine_core.distill.personal.profile_terms`
+    collects from the export's personal side records and ``[redact] terms``).
+    Every term matches in any case, accented or not, with the possessive and
+    plural endings the data shows ("Robert's" becomes "[REDACTED_NAME]'s"), and
+    never inside a longer word. Order: ``personal`` terms (e-mails, phones,
+    configured terms), then secrets, then PII patterns, then names and places,
+    so an address that holds a name is removed whole as an e-mail.
     """
 
-    def __init__(self, literals: list[str] | None = None):
+    #: Characters of redacted text kept for reuse before the cache starts over (bounds memory).
+    CACHE_CHARS = 32 * 1024 * 1024
+
+    def __init__(self, literals: list[str] | None = None, terms: list[tuple[str, str]] | None = None):
         self.counts: Counter[str] = Counter()
-        words = sorted({w for w in (literals or []) if len(w) >= 4}, key=lambda w: (-len(w), w))
-        self._literals = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
+        pairs = [(w, "personal") for w in (literals or []) if len(w.strip()) >= 4]
+        pairs += [(str(t[0]), str(t[1]) if t[1] in TERM_KINDS else "personal") for t in (terms or [])]
+        self._exact = _Terms([p for p in pairs if p[1] == "personal"])
+        self._profile = _Terms([p for p in pairs if p[1] != "personal"])
+        # Shared by every fork: lanes put the same prompt history in many rows of one conversation
+        # (a KTO or DPO row per answer), and redacting it again for each row made distill quadratic.
+        self._cache: dict[str, tuple[str, Counter[str]]] = {}
+        self._cached_chars = [0]
 
     def fork(self) -> "Redactor":
-        """A redactor with the same literals and fresh counts (one per row)."""
+        """A redactor with the same terms, the same cache and fresh counts (one per row)."""
         other = Redactor.__new__(Redactor)
         other.counts = Counter()
-        other._literals = self._literals
+        other._exact, other._profile = self._exact, self._profile
+        other._cache, other._cached_chars = self._cache, self._cached_chars
         return other
 
     def redact(self, text: str) -> str:
+        """``text`` with every secret, PII pattern and profile term replaced; counts added to :attr:`counts`."""
         if not text:
             return text
-        if self._literals is not None:
-            text = self._sub(self._literals, "personal", text)
+        hit = self._cache.get(text)
+        if hit is None:
+            found: Counter[str] = Counter()
+            hit = (self._redact(text, found), found)
+            if self._cached_chars[0] + len(text) > self.CACHE_CHARS:
+                self._cache.clear()
+                self._cached_chars[0] = 0
+            self._cache[text] = hit
+            self._cached_chars[0] += len(text)
+        self.counts.update(hit[1])
+        return hit[0]
+
+    def _redact(self, text: str, counts: Counter[str]) -> str:
+        saved, self.counts = self.counts, counts
+        try:
+            return self._redact_all(text)
+        finally:
+            self.counts = saved
+
+    def _redact_all(self, text: str) -> str:
+        text = self._exact.sub(text, self.counts)
         for kind, pattern in SECRET_PATTERNS:
             text = self._sub(pattern, kind, text, secret=True)
         for kind, pattern in PII_PATTERNS:
             text = self._sub(pattern, kind, text)
-        return text
+        return self._profile.sub(text, self.counts)
 
     def _sub(self, pattern: re.Pattern[str], kind: str, text: str, secret: bool = False) -> str:
         def replace(match: re.Match[str]) -> str:
-            if not _valid(kind, match.group(0)):
+            if not _valid(kind, match.group(0), match):
                 return match.group(0)
             self.counts[("secret:" if secret else "pii:") + kind] += 1
             return f"[REDACTED_{kind.upper()}]"

@@ -1,6 +1,7 @@
 """The five gates a provider run must pass (DESIGN.md section 7), with their evidence.
 
-1. ``source_hash``: the source hash is present and reproducible on the archived copy.
+1. ``source_hash``: the source hash is present and reproducible on the archived copy, the
+   archive is intact, and the run DB (live and archived) still has the sha256 ingest sealed.
 2. ``provider_tags``: 100% of the run's rows carry every provenance column, right.
 3. ``merge_idempotence``: merging the run again inserts and updates nothing (tried
    inside a transaction that is rolled back).
@@ -11,7 +12,9 @@
    signature (``contamination_tags``) or a source kind the workspace does not allow.
 
 Each gate is ``pass``, ``fail`` or ``pending`` (gates 3 and 4 wait for the merge,
-gate 1 for the archive). Results go into the run manifest under ``gates``.
+gate 1 for the archive, unless the run DB is already altered). Results go into
+the run manifest under ``gates``. Once the run is archived, gates 2 to 5 read the
+archived copy of the run DB (whose sha256 gate 1 checks), never the live one.
 """
 
 from __future__ import annotations
@@ -44,14 +47,52 @@ def _gate(status: str, **evidence: Any) -> dict[str, Any]:
     return {"status": status, "evidence": evidence}
 
 
+def sealed_db_problems(ws: Workspace, provider: str, run_id: str, manifest: dict) -> list[str]:
+    """Part of gate 1: the run DB, live and archived, still has the sha256 ingest sealed it with
+    (``files.db_sha256`` of the run manifest; runs ingested by an older core have none)."""
+    files = manifest.get("files") or {}
+    sealed = files.get("db_sha256")
+    if not sealed:
+        return []
+    problems = []
+    live = ws.run_db_path(provider, run_id)
+    actual = file_sha256(live) if live.exists() else None
+    if actual != sealed:
+        problems.append(f"run DB {live.relative_to(ws.root)} is {'altered' if actual else 'missing'} since ingest "
+                        f"sealed it (sha256 {actual and actual[:16]}…, sealed {sealed[:16]}…)")
+    archived_manifest = read_json(ws.archive_run_dir(provider, run_id) / "manifest.json", default=None)
+    if archived_manifest is not None and (archived_manifest.get("files") or {}).get("db_sha256") != sealed:
+        problems.append("the run manifest's sealed sha256 differs from its archived copy's")
+    archived = ws.archive_run_dir(provider, run_id) / live.name
+    if archived.exists() and file_sha256(archived) != sealed:
+        problems.append(f"archived run DB {archived.relative_to(ws.root)} differs from the one ingest sealed")
+    return problems
+
+
+def merge_source(ws: Workspace, provider: str, run_id: str) -> Path:
+    """The run DB merges and gates read: the archived copy once archived (gate 1 checks its sha256
+    against the sealed one), else the live one."""
+    archived = ws.archive_run_dir(provider, run_id) / ws.run_db_path(provider, run_id).name
+    if (ws.archive_run_dir(provider, run_id) / ARCHIVE_RECORD).exists() and archived.exists():
+        return archived
+    return ws.run_db_path(provider, run_id)
+
+
 def source_hash_gate(ws: Workspace, provider: str, run_id: str, manifest: dict) -> dict[str, Any]:
-    """Gate 1: the manifest's source sha256, recomputed on the archived copy."""
+    """Gate 1: the manifest's source sha256, recomputed on the archived copy; the archive intact; the
+    run DB as ingest sealed it."""
     recorded = (manifest.get("source") or {}).get("sha256")
     if not recorded:
         return _gate("fail", reason="the run manifest records no source sha256")
+    sealed = sealed_db_problems(ws, provider, run_id, manifest)
     record = read_json(ws.archive_run_dir(provider, run_id) / ARCHIVE_RECORD)
     if record is None:
+        if sealed:
+            return _gate("fail", recorded=recorded, problems=sealed)
         return _gate("pending", recorded=recorded, reason="run not archived yet")
+    problems = sealed + verify_archive(ws, provider, run_id)
+    if problems:
+        return _gate("fail", recorded=recorded, problems=problems)
     copy = ws.archive_run_dir(provider, run_id) / record["source"]["path"]
     if not copy.exists():
         return _gate("fail", recorded=recorded, reason=f"archived source {copy} is missing")
@@ -62,7 +103,7 @@ def source_hash_gate(ws: Workspace, provider: str, run_id: str, manifest: dict) 
 def provider_tags_gate(run_db: Path, mash: apsw.Connection | None, provider: str, run_id: str,
                        source_sha256: str) -> dict[str, Any]:
     """Gate 2: every row of the run DB (and the mash's rows of the run, once merged) tagged right."""
-    conn = connect(run_db, readonly=True)
+    conn = connect(run_db, readonly=True, immutable=True)
     try:
         per_table = provenance_coverage(conn, provider, run_id, source_sha256)
     finally:
@@ -133,14 +174,12 @@ def evaluate_gates(ws: Workspace, run_id: str, *, write: bool = True) -> dict[st
     provider = ws.find_run(run_id)
     state = run_state(ws, provider, run_id)
     manifest = state.manifest
-    run_db = ws.run_db_path(provider, run_id)
+    run_db = merge_source(ws, provider, run_id)
     sha = (manifest.get("source") or {}).get("sha256", "")
     gates: dict[str, dict[str, Any]] = {"source_hash": source_hash_gate(ws, provider, run_id, manifest)}
-    problems = verify_archive(ws, provider, run_id) if state.archived else []
-    if problems:
-        gates["source_hash"] = _gate("fail", problems=problems)
-    mash = connect(ws.mash_path) if ws.mash_path.exists() else None
-    run_conn = connect(run_db, readonly=True)
+    # Writable for the idempotence dry run (always rolled back); never migrated: a gate changes nothing.
+    mash = connect(ws.mash_path, migrate=False) if ws.mash_path.exists() else None
+    run_conn = connect(run_db, readonly=True, immutable=True)
     try:
         gates["provider_tags"] = provider_tags_gate(run_db, mash if state.merged else None, provider, run_id, sha)
         if state.merged and mash is not None:

@@ -15,13 +15,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import Any
+
 from ..archive import snapshot_record, verify_archive
-from ..mash import mash_sha256
+from ..mash import mash_sha256, records_check, unsettled
+from ..mergelog import needs_upgrade
 from ..runs import run_state, waiting_runs
 from ..sources import file_sha256
 from ..store.db import connect
 from ..workspace import Workspace
-from .five import contamination_gate
+from .five import contamination_gate, sealed_db_problems
+
+#: How a refusal that gate 1 would also fail on begins (a tampered run DB or archive).
+GATE1 = "gate 1 (source_hash) fails: "
 
 
 def run_count_refusal(run_ids: Sequence[str]) -> str | None:
@@ -44,12 +50,15 @@ def order_violation(ws: Workspace, provider: str) -> str | None:
     return None
 
 
-def merge_refusal(ws: Workspace, provider: str, run_id: str) -> str | None:
+def merge_refusal(ws: Workspace, provider: str, run_id: str, records: dict[str, Any] | None = None) -> str | None:
     """Why ``run_id`` may not merge now (``None`` when it may). Changes nothing.
 
-    Checked in order: a complete run, raw gates passed, archive intact,
-    premerge snapshot present and unaltered, and (for a run not merged yet) the
-    mash unchanged since the snapshot and the merge order lock.
+    Checked in order: a complete run, raw gates passed, archive intact and the
+    run DB as ingest sealed it (gate 1), premerge snapshot present and
+    unaltered, the mash's records as its log recorded them (``records``: a
+    :func:`~moonshine_core.mash.records_check` answer the caller has already),
+    and (for a run not merged yet) the mash settled, upgraded, unchanged since
+    the snapshot, and the merge order lock.
     """
     state = run_state(ws, provider, run_id)
     if not state.manifest:
@@ -59,14 +68,27 @@ def merge_refusal(ws: Workspace, provider: str, run_id: str) -> str | None:
         return f"run {run_id} failed its raw gates ({names or 'none recorded'}); it cannot merge"
     problems = verify_archive(ws, provider, run_id)
     if problems:
-        return problems[0]
+        return problems[0] if not state.archived else GATE1 + problems[0]
+    problems = sealed_db_problems(ws, provider, run_id, state.manifest)
+    if problems:
+        return GATE1 + problems[0]
     snap = snapshot_record(ws, run_id)
     path = ws.premerge_snapshot_path(run_id)
     if snap is None or not path.exists():
         return f"the premerge snapshot of {run_id} is missing (run `moonshine archive {run_id}`)"
     if file_sha256(path) != snap["sha256"]:
         return f"the premerge snapshot of {run_id} is altered (sha256 differs from the recorded one)"
+    records = records if records is not None else records_check(ws)
+    if records["status"] == "mismatch":
+        return (f"the mash's records were changed outside moonshine (records_sha256 {records['actual'][:16]}…, "
+                f"recorded {records['recorded'][:16]}…); roll back the latest merge or investigate")
     if not state.merged:
+        if unsettled(ws):
+            return ("the mash holds committed work not yet folded into its file (a command was interrupted); "
+                    "the next archive, merge or rollback settles it")
+        upgrade = needs_upgrade(ws)
+        if upgrade:
+            return f"{upgrade}; run `moonshine archive {run_id}` again (it upgrades the mash and takes a fresh snapshot)"
         current = mash_sha256(ws)
         if current != snap["sha256"]:
             return (f"the mash changed since the premerge snapshot of {run_id} was taken; "
@@ -79,7 +101,7 @@ def merge_refusal(ws: Workspace, provider: str, run_id: str) -> str | None:
 
 def contamination_refusal(ws: Workspace, run_id: str, run_db: Path) -> str | None:
     """Why the rows of ``run_db`` may not enter the mash: gate 5 fails on the run DB alone."""
-    conn = connect(run_db, readonly=True)
+    conn = connect(run_db, readonly=True, immutable=True)
     try:
         contamination = contamination_gate(ws, {"run": conn})
     finally:

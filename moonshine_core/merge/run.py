@@ -1,20 +1,33 @@
-"""Stage D: merge one provider run into the mash, in one transaction, then run the gates."""
+"""Stage D: merge one provider run into the mash, in one transaction, then run the gates.
+
+The merged rows and the merge's entry in the mash's own log (with the content
+hash of every record after it) commit together, so a merge is either wholly in
+the mash and recorded there, or not at all. Everything after the commit (the
+checkpoint, the main ledger, the merge manifest, the gates) is derived from the
+mash and redone by the next locked command if the process dies or the disk
+fills (:func:`moonshine_core.mergelog.recover`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import apsw
 import attrs
 
-from ..errors import RefusedError
+from ..errors import MoonshineError, RefusedError, StoreError
 from ..gates import contamination_refusal, evaluate_gates, failed, merge_refusal, remerge_refusal
+from ..gates.five import merge_source
 from ..ledger import refresh_main_ledger
-from ..mash import ensure_mash, mash_sha256
-from ..mergelog import append_entry, update_last_entry
+from ..mash import ensure_mash, mash_sha256, records_check, unsettled
+from ..mergelog import append_entry, entries, locked, new_id, reconcile, update_entry
 from ..runs import run_state
+from ..sources import file_sha256
+from ..store import history
 from ..store.db import close as close_db
 from ..store.db import connect
-from ..store.files import settle
+from ..store.faults import fault_point
 from ..store.transfer import upsert_run
 from ..timeutil import utc_now_iso
 from ..workspace import Workspace
@@ -35,45 +48,87 @@ class MergeResult:
 def merge_run(ws: Workspace, run_id: str) -> MergeResult:
     """Merge ``run_id`` into the mash (insert new, update changed and not older, skip the rest).
 
-    Refuses, changing nothing, when the run is not archived, its premerge
-    snapshot is missing or stale, its raw gates failed, or the merge order
-    lock forbids it (:mod:`moonshine_core.gates.refusals`). Merging an already
-    merged run again is allowed and must change nothing (it is recorded as a
-    ``remerge``). After the merge the five gates are evaluated and recorded.
+    Refuses, changing nothing, when the run is not archived, its archive or run
+    DB is altered (gate 1), its premerge snapshot is missing or stale, the mash
+    was edited outside moonshine, its raw gates failed, or the merge order lock
+    forbids it (:mod:`moonshine_core.gates.refusals`). The rows are read from
+    the archived copy of the run DB, whose sha256 was just checked. Merging an
+    already merged run again is allowed and must change nothing (it is
+    recorded as a ``remerge``). After the merge the five gates are evaluated
+    and recorded.
     """
     provider = ws.find_run(run_id)
-    with ws.lock():
-        if ws.mash_path.exists():
-            settle(ws.mash_path)
-        refusal = merge_refusal(ws, provider, run_id)
+    with locked(ws):
+        refusal = merge_refusal(ws, provider, run_id, records_check(ws))
         if refusal:
             raise RefusedError(refusal)
         ensure_mash(ws)
         state = run_state(ws, provider, run_id)
-        run_db = ws.run_db_path(provider, run_id)
+        run_db = merge_source(ws, provider, run_id)
         refusal = contamination_refusal(ws, run_id, run_db)
         if refusal:
             raise RefusedError(refusal)
-        before = mash_sha256(ws)
-        started = utc_now_iso()
-        mash = connect(ws.mash_path)
+        snapshot = ws.premerge_snapshot_path(run_id)
+        entry: dict[str, Any] = {
+            "id": new_id(), "action": "remerge" if state.merged else "merge", "run_id": run_id,
+            "provider": provider, "started_at": utc_now_iso(), "mash_sha256_before": mash_sha256(ws),
+            "premerge_snapshot": str(snapshot.relative_to(ws.root)), "snapshot_sha256": file_sha256(snapshot),
+            "run_db": str(run_db.relative_to(ws.root)), "run_db_sha256": file_sha256(run_db)}
+        mash = _commit(ws, run_id, run_db, entry, already_merged=state.merged)
         try:
-            with mash:
-                counts = upsert_run(mash, run_db)
-                refusal = remerge_refusal(run_id, state.merged, sum(c.inserted + c.updated for c in counts.values()))
-                if refusal:
-                    raise RefusedError(refusal)
-        finally:
-            close_db(mash)
-        after = mash_sha256(ws)
-        entry = {"action": "remerge" if state.merged else "merge", "run_id": run_id, "provider": provider,
-                 "started_at": started, "finished_at": utc_now_iso(),
-                 "counts": {t: c.to_dict() for t, c in counts.items()},
-                 "mash_sha256_before": before, "mash_sha256_after": after,
-                 "premerge_snapshot": str(ws.premerge_snapshot_path(run_id).relative_to(ws.root))}
-        append_entry(ws, entry)
-        refresh_main_ledger(ws)
+            # The commit is durable (in the WAL); from here on, everything is derived from the mash.
+            try:
+                fault_point("merge.after_commit")
+            except BaseException:
+                mash.close()
+                raise
+            close_db(mash)  # optimise, fold the WAL into the file (SQLite removes -wal/-shm)
+            # A reader holding an old snapshot can keep the checkpoint from finishing: then the file's
+            # sha256 is not yet the mash's state, and none is recorded.
+            entry["mash_sha256_after"] = None if unsettled(ws) else mash_sha256(ws)
+            fault_point("merge.after_checkpoint")
+            refresh_main_ledger(ws)
+            fault_point("merge.after_ledger")
+            if entry["action"] == "merge":
+                reconcile(ws, {entry["id"]: {"mash_sha256_after": entry["mash_sha256_after"]}}, recovering=False)
+            else:
+                append_entry(ws, entry)
+            fault_point("merge.after_manifest")
+        except (OSError, apsw.Error, MoonshineError) as exc:
+            raise StoreError(f"run {run_id} is merged (committed to the mash), but recording it failed: {exc}; "
+                             "`moonshine status` shows it, and the next archive, merge or rollback finishes the "
+                             "record") from exc
         gates = evaluate_gates(ws, run_id)
-        entry["gates"] = {name: g["status"] for name, g in gates.items()}
-        update_last_entry(ws, gates=entry["gates"])
-        return MergeResult(entry=entry, gates=gates)
+        fault_point("merge.after_gates")
+        statuses = {name: g["status"] for name, g in gates.items()}
+        update_entry(ws, entry["id"], gates=statuses)
+        recorded = next((e for e in reversed(entries(ws)) if e["id"] == entry["id"]), {**entry, "gates": statuses})
+        return MergeResult(entry=recorded, gates=gates)
+
+
+def _commit(ws: Workspace, run_id: str, run_db: Any, entry: dict[str, Any], *,
+            already_merged: bool) -> apsw.Connection:
+    """Upsert the run and (for a merge) append its log entry, in one transaction; returns the
+    connection, committed and still open (closing it checkpoints)."""
+    mash = connect(ws.mash_path, migrate=False)
+    try:
+        with mash:
+            counts = upsert_run(mash, run_db)
+            refusal = remerge_refusal(run_id, already_merged, sum(c.inserted + c.updated for c in counts.values()))
+            if refusal:
+                raise RefusedError(refusal)
+            entry["counts"] = {t: c.to_dict() for t, c in counts.items()}
+            entry["finished_at"] = utc_now_iso()
+            if entry["action"] == "merge":
+                entry["records_sha256"] = history.records_sha256(mash)
+                history.append(mash, entry)
+            fault_point("merge.before_commit")
+    except (apsw.Error, OSError) as exc:
+        with contextlib.suppress(apsw.Error):
+            mash.close()
+        raise StoreError(f"merge of {run_id} failed and was rolled back, the mash is unchanged: {exc}") from exc
+    except BaseException:
+        with contextlib.suppress(apsw.Error):
+            mash.close()
+        raise
+    return mash

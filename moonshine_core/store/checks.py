@@ -12,6 +12,7 @@ from typing import Any
 import apsw
 import attrs
 
+from .db import uri
 from .reports import MESSAGE_TOKENS
 from .schema import PROVENANCE_COLUMNS, RECORD_TABLES
 
@@ -87,7 +88,7 @@ def compare_run_tokens(mash: apsw.Connection, run_db: Path) -> TokenComparison:
     """Compare the per-message tokens of ``run_db`` with the mash's, message by message."""
     run_sum = MESSAGE_TOKENS.replace("tokens_", "r.tokens_")
     mash_sum = MESSAGE_TOKENS.replace("tokens_", "m.tokens_")
-    mash.execute("ATTACH DATABASE ? AS run", (str(run_db),))
+    mash.execute("ATTACH DATABASE ? AS run", (uri(run_db, immutable=True),))  # sealed: read-only, immutable
     try:
         run_total, run_messages = mash.execute(f"SELECT total({MESSAGE_TOKENS}), count(*) FROM run.messages").get
         same = mash.execute(

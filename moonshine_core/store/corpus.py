@@ -51,11 +51,13 @@ def unattached_comparisons(store: Store) -> Iterator[tuple[dict[str, Any], Compa
         yield row, comparison_from_row(row)
 
 
-def personal_side_data(store: Store) -> Iterator[Any]:
-    """The decoded data of every side record marked personal (account details), ordered by record uid."""
-    for (data,) in store.conn.execute("SELECT data_json FROM side_records WHERE personal = 1 ORDER BY record_uid"):
+def personal_side_data(store: Store) -> Iterator[tuple[str, Any]]:
+    """``(kind, decoded data)`` of every side record a plugin marked personal (account details,
+    custom instructions, memories), ordered by record uid."""
+    sql = "SELECT kind, data_json FROM side_records WHERE personal = 1 ORDER BY record_uid"
+    for kind, data in store.conn.execute(sql):
         if data:
-            yield json.loads(data)
+            yield kind, json.loads(data)
 
 
 def mash_content_sha256(store: Store) -> str:

@@ -9,6 +9,7 @@ its transaction begins instead of failing half way.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 import apsw
@@ -36,21 +37,33 @@ def _apply_bestpractice() -> None:
         _applied = True
 
 
+def uri(path: str | os.PathLike[str], *, immutable: bool = False) -> str:
+    """A read-only ``file:`` URI for ``path``; ``immutable`` tells SQLite the file cannot change, so
+    it takes no locks and creates nothing beside it (for sealed, archived copies)."""
+    quoted = urllib.parse.quote(str(Path(path).resolve()))
+    return f"file:{quoted}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
 def connect(path: str | os.PathLike[str], *, readonly: bool = False, create: bool = True,
-            migrate: bool = True) -> apsw.Connection:
-    """Open (and by default create and migrate) a Moonshine DB."""
+            migrate: bool = True, immutable: bool = False) -> apsw.Connection:
+    """Open (and by default create and migrate) a Moonshine DB.
+
+    ``immutable`` (read-only opens only) is for a sealed copy that nothing may
+    change, such as a run DB in the archive: nothing is created beside it."""
     _apply_bestpractice()
     path = Path(path)
     if readonly:
         if not path.exists():
             raise StoreError(f"no database at {path}")
         flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
-        conn = apsw.Connection(f"file:{path}?mode=ro", flags=flags)
+        conn = apsw.Connection(uri(path, immutable=immutable), flags=flags)
     else:
         if not path.exists() and not create:
             raise StoreError(f"no database at {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = apsw.Connection(str(path))
+        # URI filenames on, so ATTACH can name a sealed DB read-only and immutable (``uri``).
+        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_URI
+        conn = apsw.Connection(str(path), flags=flags)
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     if not readonly:
         conn.transaction_mode = "IMMEDIATE"

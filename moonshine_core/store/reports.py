@@ -68,6 +68,9 @@ def distilled_per_provider(conn: apsw.Connection) -> list[tuple[str, str, int]]:
     (the ``distilled_conversations`` table appears with it)."""
     if not conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'distilled_conversations'").get:
         return []
+    # A distill run still recorded as pending (killed while publishing) is not counted.
+    pending = ("WHERE run_id NOT IN (SELECT run_id FROM distill_publications WHERE state = 'pending') "
+               if conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'distill_publications'").get else "")
     return list(conn.execute(
-        "SELECT provider, lane, count(DISTINCT conversation_uid) FROM distilled_conversations "
+        f"SELECT provider, lane, count(DISTINCT conversation_uid) FROM distilled_conversations {pending}"
         "GROUP BY provider, lane ORDER BY provider, lane"))

@@ -188,8 +188,31 @@ CREATE TABLE distilled_conversations (
 CREATE INDEX distilled_conversations_lane ON distilled_conversations(lane, provider);
 """
 
+#: The mash's own record of what it holds (``moonshine_core.mergelog``): one row per merge or bootstrap,
+#: written in the same transaction as the rows it brought, with the content hash of every record row
+#: after it (``records_sha256``, see ``store.history``). A rollback restores a snapshot, whose log is the
+#: snapshot's, so this table always says what is in force. ``distill_publications``: a distill run's lane
+#: folders, recorded ``pending`` before they are moved into place and ``published`` after
+#: (``moonshine_core.distill.publish``). Provider-run DBs carry both tables, empty.
+_V3_LOGS = """
+CREATE TABLE merge_log (
+    seq INTEGER PRIMARY KEY,
+    entry_id TEXT NOT NULL UNIQUE,
+    action TEXT NOT NULL,
+    run_id TEXT,
+    records_sha256 TEXT,
+    entry_json TEXT NOT NULL
+);
+CREATE TABLE distill_publications (
+    run_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'published')),
+    folders_json TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
 #: ``MIGRATIONS[n]`` upgrades a DB at ``user_version`` n to n + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[str] = [_V1, _V2_DISTILLED]
+MIGRATIONS: list[str] = [_V1, _V2_DISTILLED, _V3_LOGS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables whose rows carry provenance, in merge order (parents before children).

@@ -14,13 +14,16 @@ CHUNK = 5000
 
 
 def upsert_run(mash: apsw.Connection, run_db: Path) -> dict[str, Counts]:
-    """Upsert every record row of ``run_db`` into ``mash``; call inside a mash transaction.
+    """Upsert every record row of the sealed run DB ``run_db`` into ``mash``; call inside a mash transaction.
+
+    ``run_db`` is opened read-only and immutable: nothing is created beside it
+    (merges read the archived copy, whose sha256 was checked just before).
 
     Parents go before children (conversations, messages, tool events, then
     side tables) so foreign keys hold at every step. ``rev`` is the mash's own
     change counter and is never copied.
     """
-    run = connect(run_db, readonly=True)
+    run = connect(run_db, readonly=True, immutable=True)
     try:
         counts = {}
         for table in RECORD_TABLES:

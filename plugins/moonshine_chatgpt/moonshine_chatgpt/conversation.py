@@ -37,6 +37,7 @@ from moonshine_core.trees import (ConversationTree, RegenerationFork, choose_act
                                   regeneration_forks, repair_tree)
 
 from .content import build_message
+from .profile import profile_records
 
 #: Conversation keys seen in exports 2023-2026 (docs/formats/chatgpt.md §3); others are reported.
 KNOWN_CONVERSATION_KEYS = frozenset({
@@ -282,6 +283,7 @@ def tree_comparisons(conversation: Conversation, tree: ConversationTree | None =
 
 
 def normalize_conversation(data: Any, *, variant: str | None = None) -> list[Record]:
-    """``[Conversation, *Comparison]`` for one raw conversation object."""
+    """``[Conversation, *Comparison, *SideRecord]`` for one raw conversation object; the side records
+    are its custom instructions and memory, personal (:mod:`.profile`)."""
     conversation, comparisons = build_conversation(data, variant=variant)
-    return [conversation, *comparisons]
+    return [conversation, *comparisons, *profile_records(conversation)]

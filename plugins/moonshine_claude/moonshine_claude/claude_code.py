@@ -38,16 +38,23 @@ def count_folded_messages(records: Any) -> int:
 
     Deliberately independent of the normaliser: every ``user``/``assistant``/
     ``system`` record counts once per distinct key, the key being
-    ``message.id`` for assistant records that have one and ``uuid`` otherwise.
+    ``message.id`` for assistant records that have one and ``uuid`` otherwise;
+    a record whose ``uuid`` came before is the same line written twice and
+    counts nothing, whatever else it holds.
     """
     if not isinstance(records, list):
         return 0
     keys = set()
+    uuids: set[str] = set()
     for index, record in enumerate(records):
         if not isinstance(record, dict) or record.get("type") not in MESSAGE_TYPES:
             continue
         api_id = as_id(as_dict(record.get("message")).get("id"))
         uuid = as_id(record.get("uuid"))
+        if uuid is not None:
+            if uuid in uuids:
+                continue
+            uuids.add(uuid)
         if record.get("type") == "assistant" and api_id is not None:
             keys.add(("api", api_id))
         elif uuid is not None:

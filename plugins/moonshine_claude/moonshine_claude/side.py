@@ -17,6 +17,20 @@ _ID_FIELDS = {
 }
 
 
+def memory_texts(data: dict) -> list[str]:
+    """What a memory says about the user, as text: ``conversations_memory``, every project memory and
+    the 2026 ``memory_files[].content``. The core reads it (``profile_text``) for the names and places
+    to redact from datasets (docs/lanes.md, "Personal data")."""
+    texts = [data.get("conversations_memory")]
+    projects = data.get("project_memories")
+    if isinstance(projects, dict):
+        texts.extend(projects[k] for k in sorted(projects))
+    for item in data.get("memory_files") or []:
+        if isinstance(item, dict):
+            texts.append(item.get("content"))
+    return [t for t in texts if isinstance(t, str) and t.strip()]
+
+
 def normalize_side(raw: RawRecord) -> list[SideRecord]:
     """One SideRecord; users and memories are ``personal`` (provenance only, never in a dataset)."""
     context = as_dict(raw.context)
@@ -32,6 +46,8 @@ def normalize_side(raw: RawRecord) -> list[SideRecord]:
         record_id = fallback_id(data)
     value: dict[str, Any] = {"source": {"member": raw.member, "index": raw.index, "variant": raw.variant},
                              "value": data}
+    if kind == "memory":
+        value["profile_text"] = memory_texts(data)
     if kind == "manifest":
         value["listed_files"] = context.get("listed_files", [])
         value["missing_files"] = context.get("missing_files", [])

@@ -151,3 +151,15 @@ def test_sidechain_messages_are_not_alternatives() -> None:
 def test_parallel_tool_results_are_not_regenerations() -> None:
     """Results of one batch are chained, so the batch's follow-up answer is no fork."""
     assert comparisons(one_session(F.session_records())) == []
+
+
+def test_a_repeated_line_that_lost_its_message_counts_once():
+    """Found by the property test: a resumed session repeats a line (same uuid) whose copy lacks
+    ``message``; the raw count and the messages must agree that it is one message."""
+    from claude_fixtures import subagent_records
+    from moonshine_claude.claude_code import count_folded_messages
+
+    records = subagent_records()
+    copy = {k: v for k, v in records[1].items() if k != "message"}
+    records.append(copy)
+    assert count_folded_messages(records) == 2
