@@ -259,3 +259,152 @@ def test_hook_lanes_register_the_builtin_lanes_which_emit_from_a_lane_context():
     assert LANES["grpo"].emit(conv, ctx) and LANES["conversational"].emit(conv, ctx)
     # The built-in lanes add no rows to other lanes through moonshine_emit.
     assert pm.emit("grpo", conv, ctx) == [] and pm.emit("toy", Conversation(conversation_id="x"), ctx) == []
+
+
+# -- agentic: code classification, outcome evidence, pairing -----------------------------------------
+
+from moonshine_core.distill import agentic  # noqa: E402
+from moonshine_core.distill.messages import pair_problem  # noqa: E402
+from moonshine_core.records import Message, ToolCall, ToolResult  # noqa: E402
+
+
+@pytest.mark.parametrize("name, arguments, kind", [
+    ("python", "import pandas as pd", "code"),
+    ("code_interpreter", {"code": "1+1"}, "code"),
+    ("Bash", {"command": "ls"}, "shell"),
+    ("shell", {"command": ["bash", "-lc", "ls"]}, "shell"),
+    ("exec_command", {"cmd": "make"}, "shell"),
+    ("apply_patch", "*** Begin Patch\n*** Update File: a.py\n", "file_edit"),
+    ("Edit", {"file_path": "a.py", "old_string": "a", "new_string": "b"}, "file_edit"),
+    ("Write", {"file_path": "a.py", "content": "x"}, "file_edit"),
+    ("str_replace_based_edit_tool", {"command": "view", "path": "a.py"}, "file_read"),
+    ("Read", {"file_path": "a.py"}, "file_read"),
+    ("mcp__ide__executeCode", {"code": "1"}, "code"),
+    ("artifacts", {"command": "create", "type": "application/vnd.ant.react", "content": "x"}, "file_edit"),
+    ("artifacts", {"command": "create", "type": "text/markdown", "content": "x"}, "document"),
+    ("canmore.create_textdoc", {"name": "a", "type": "code/python", "content": "x"}, "file_edit"),
+    ("canmore.create_textdoc", {"name": "a", "type": "document", "content": "x"}, "document"),
+    ("browser", "search('x')", "web"),
+    ("web.run", {"search_query": []}, "web"),
+    ("dalle.text2im", {"prompt": "x"}, "image"),
+    ("bio", "likes tea", "memory"),
+    ("canva.searchTemplates", {"query": "x"}, "plugin"),
+    ("speechki_tts_plugin.tts", {"text": "x"}, "plugin"),
+    ("mystery_tool", {"command": ["git", "status"]}, "shell"),
+    ("mystery_tool", {"patch": "--- a/x.py\n+++ b/x.py\n@@"}, "file_edit"),
+    ("mystery_tool", {"command": "do the thing"}, "other"),
+])
+def test_tool_call_kind(name, arguments, kind):
+    assert agentic.tool_call_kind(name, arguments) == kind
+    assert agentic.is_code_call(name, arguments) is (kind in agentic.CODE_KINDS)
+
+
+def _ctx(cid):
+    return LaneContext(provider="chatgpt", provider_run_id="r", conversation_id=cid, conversation_uid="u",
+                       raw_sha256=None)
+
+
+def _trajectory(cid, name, arguments, result, *, follow_up=None):
+    messages = [
+        fx.msg("t1", "user", "Do the thing with the data."),
+        fx.msg("t2", "assistant", "", "t1", tool_calls=[ToolCall(name=name, arguments=arguments, call_id="t2")]),
+        fx.msg("t3", "tool", "", "t2", tool_results=[result]),
+        fx.msg("t4", "assistant", "Done: here is the result.", "t3"),
+    ]
+    if follow_up:
+        messages.append(fx.msg("t5", "user", follow_up, "t4"))
+    return Conversation(conversation_id=cid, current_leaf_id=messages[-1].message_id, messages=messages)
+
+
+def test_plugin_only_trajectories_are_left_out_with_a_reason():
+    conv = _trajectory("c-canva", "canva.searchTemplates", {"query": "leaflet"},
+                       ToolResult(content="templates", call_id="t2"))
+    [row] = agentic.emit(conv, _ctx("c-canva"))
+    assert row["n_code_calls"] == 0 and row["tool_kinds"] == ["plugin"]
+    assert agentic.validate(row) == "no_code_tool_call"
+    code = _trajectory("c-py", "python", "print(1)", ToolResult(content="1", call_id="t2", status="success"))
+    [row] = agentic.emit(code, _ctx("c-py"))
+    assert agentic.validate(row) is None and row["n_code_calls"] == 1
+
+
+def test_plugin_only_trajectories_are_counted_in_the_manifest(tmp_path):
+    conv = _trajectory("c-canva", "canva.searchTemplates", {"query": "leaflet"},
+                       ToolResult(content="templates", call_id="t2"))
+    ws = fx.make_mash(tmp_path, {"chatgpt": [conv, *fx.plain_conversation()]})
+    result = distill(ws, pm=make_plugin_manager(load_entrypoints=False), run_id="d", lanes=["agentic_code"])
+    assert result.lanes["agentic_code"].rows == 0
+    assert result.lanes["agentic_code"].left_out == {"invalid_row:no_code_tool_call": 1}
+
+
+@pytest.mark.parametrize("result, follow_up, outcome, source", [
+    (ToolResult(content="1", call_id="t2", status="success"), None, "resolved", "exit_code"),
+    (ToolResult(content="Traceback", call_id="t2", status="failed_with_in_kernel_exception"), None,
+     "failed", "tool_error"),
+    (ToolResult(content="1", call_id="t2"), None, "unknown", None),
+    (ToolResult(content="1", call_id="t2"), "Can you also plot it?", "unknown", None),
+    (ToolResult(content="1", call_id="t2"), "Perfect, that works, thanks!", "resolved", "user_confirmed"),
+    (ToolResult(content="1", call_id="t2", status="success"), "No, that's wrong.", "failed", "user_pushback"),
+])
+def test_outcome_is_conservative_and_names_its_evidence(result, follow_up, outcome, source):
+    conv = _trajectory("c-o", "python", "print(1)", result, follow_up=follow_up)
+    [row] = agentic.emit(conv, _ctx("c-o"))
+    assert (row["outcome"], row["outcome_source"]) == (outcome, source), row["outcome_evidence"]
+    assert row["outcome_evidence"][0].startswith("code_runs=1")
+
+
+def test_test_output_decides_over_a_clean_exit():
+    failing = ToolResult(content="===== 2 failed, 3 passed in 0.2s =====", call_id="t2", is_error=False)
+    conv = _trajectory("c-t", "Bash", {"command": "pytest -q"}, failing)
+    [row] = agentic.emit(conv, _ctx("c-t"))
+    assert (row["outcome"], row["outcome_source"]) == ("failed", "tests_failed")
+    assert "last_test_run:failed(output)" in row["outcome_evidence"]
+    assert agentic.test_output_verdict("test result: ok. 4 passed; 0 failed") is True
+    assert agentic.test_output_verdict("Ran 3 tests in 0.001s\n\nOK") is True
+    assert agentic.test_output_verdict("nothing to see") is None
+
+
+def _chain_conversation(call_ids):
+    """One turn: a call answered by several results (``call_ids`` are what the store says each answers)."""
+    messages = [fx.msg("u1", "user", "Search the web for the notes."),
+                fx.msg("c1", "assistant", "", "u1", tool_calls=[ToolCall(name="python", arguments="x", call_id="c1")])]
+    parent = "c1"
+    for i, cid in enumerate(call_ids, 1):
+        messages.append(fx.msg(f"r{i}", "tool", "", parent,
+                               tool_results=[ToolResult(content=f"Error {i}", call_id=cid, is_error=True)]))
+        parent = f"r{i}"
+    messages.append(fx.msg("a1", "assistant", "It failed.", parent))
+    return Conversation(conversation_id="c-chain", current_leaf_id="a1", messages=messages)
+
+
+def test_tool_messages_follow_their_call_with_the_stored_pairing():
+    # All 8 results name the call: one tool message for the call, the results joined in order.
+    [row] = agentic.emit(_chain_conversation(["c1"] * 8), _ctx("c-chain"))
+    tools = [m for m in row["messages"] if m["role"] == "tool"]
+    assert len(tools) == 1 and tools[0]["tool_call_id"] == row["messages"][1]["tool_calls"][0]["id"] == "call_1"
+    assert tools[0]["content"].split("\n\n") == [f"Error {i}" for i in range(1, 9)]
+    assert pair_problem(row["messages"]) is None and row["n_unpaired_results"] == 0
+    # Results the store could not pair (no call id, the call already answered) get no invented id.
+    [row] = agentic.emit(_chain_conversation(["c1"] * 6 + [None, "elsewhere"]), _ctx("c-chain"))
+    assert pair_problem(row["messages"]) is None and row["n_unpaired_results"] == 2
+    assert "Error 7" not in json.dumps(row["messages"]) and "Error 8" not in json.dumps(row["messages"])
+
+
+def test_a_result_without_id_does_not_reach_back_to_an_earlier_turn():
+    messages = [fx.msg("u1", "user", "Run it."),
+                fx.msg("c1", "assistant", "", "u1", tool_calls=[ToolCall(name="python", arguments="x", call_id="c1")]),
+                fx.msg("a1", "assistant", "The run never came back.", "c1"),
+                fx.msg("u2", "user", "Try once more.", "a1"),
+                fx.msg("r1", "tool", "", "u2", tool_results=[ToolResult(content="late", call_id=None)]),
+                fx.msg("a2", "assistant", "Still nothing.", "r1")]
+    conv = Conversation(conversation_id="c-late", current_leaf_id="a2", messages=messages)
+    [row] = agentic.emit(conv, _ctx("c-late"))
+    assert not [m for m in row["messages"] if m["role"] == "tool"] and row["n_unpaired_results"] == 1
+
+
+def test_pair_problem_names_the_broken_rule():
+    call = {"id": "call_1", "type": "function", "function": {"name": "python", "arguments": "{}"}}
+    base = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    assert pair_problem(base + [{"role": "tool", "tool_call_id": "call_1"}]) is None
+    assert pair_problem(base[:1] + [{"role": "tool", "tool_call_id": "call_1"}] + base[1:]) == \
+        "tool_message_without_earlier_call"
+    assert pair_problem(base + [{"role": "tool", "tool_call_id": "call_1"}] * 2) == "call_answered_twice"

@@ -35,7 +35,7 @@ PICKS = {
 }
 LANES = ("dpo", "kto", "grpo", "agentic_code", "conversational")
 #: Left-out reasons docs/lanes.md documents as rules rather than lane bugs.
-DOCUMENTED_LEFT_OUT = {"invalid_row:chosen_acknowledges_absent_turn"}
+DOCUMENTED_LEFT_OUT = {"invalid_row:chosen_acknowledges_absent_turn", "invalid_row:no_code_tool_call"}
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "lanes.md"
 
 pytestmark = pytest.mark.real_exports
@@ -167,3 +167,28 @@ def test_every_documented_dpo_and_kto_recipe_yields_rows(distilled):
     strong = Counter(row["provider"] for split in dpo.values() for row in split
                      if row["pair_source"] in ("side_by_side", "thumbs_pair"))
     assert set(strong) == {"chatgpt"}, strong
+
+
+def test_every_tool_message_follows_its_call_in_agentic_and_dpo_rows(distilled):
+    """The pairing rule: each tool message answers a call made earlier in the same row, once, and every
+    agentic row holds a code call (code, shell or file edit)."""
+    from moonshine_core.distill import load_lane
+    from moonshine_core.distill.agentic import _decoded, is_code_call
+    from moonshine_core.distill.messages import pair_problem
+
+    ws, _, _ = distilled
+    checked = Counter()
+    for lane in ("agentic_code", "dpo"):
+        ds = load_lane(ws.distill_dir(lane, "distill_real"))
+        for split in ds.values():
+            for row in split:
+                runs = [row["messages"]] if lane == "agentic_code" else \
+                    [row["prompt"] + row["chosen"], row["prompt"] + row["rejected"]]
+                for messages in runs:
+                    assert pair_problem(messages) is None, (lane, row["record_uid"], pair_problem(messages))
+                    checked[lane] += sum(1 for m in messages if m["role"] == "tool")
+                if lane == "agentic_code":
+                    assert any(is_code_call(c["function"]["name"], _decoded(c["function"]["arguments"]))
+                               for m in row["messages"] for c in m["tool_calls"] or []), row["record_uid"]
+    print("real-export tool messages checked:", dict(checked))
+    assert checked["agentic_code"] > 0

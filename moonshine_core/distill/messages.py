@@ -64,6 +64,10 @@ class ConversionStats:
     hidden_dropped: int = 0
     models: list[str] = attrs.field(factory=list)
     failed_calls: set[str] = attrs.field(factory=set)
+    #: Tool results left out because no call in the conversion answers to them (no invented ids).
+    unpaired_results: int = 0
+    #: Further results of a call that already had one, joined into that call's tool message.
+    joined_results: int = 0
 
     def reasoning_kind(self) -> str:
         """``raw`` when raw reasoning was kept, else the kind that was present (and dropped), else ``none``."""
@@ -127,7 +131,13 @@ def convert(records: Sequence[Message], *, reasoning_policy: str, include_tools:
       keeps raw chains of thought as ``reasoning_content`` and never summaries.
     - A message holding both calls and results (one stored message for a whole
       tool round-trip) becomes assistant(tool_calls), tool..., assistant(text).
-    - Results without a ``call_id`` are paired with the oldest open call.
+    - Tool messages always answer a real call (``pair_problem`` checks it): a result
+      with a ``call_id`` goes to that call; without one, to the oldest call of
+      the same turn still waiting for a result. Further results of a call that
+      was answered just before are joined into its tool message (one tool
+      message per call). A result no call of the conversion answers to is left
+      out and counted (``stats.unpaired_results``), never given an invented id.
+      Call ids are numbered ``call_1``, ``call_2``, ... in order of appearance.
     """
     if reasoning_policy not in REASONING_POLICIES:
         raise ValueError(f"reasoning_policy must be one of {', '.join(REASONING_POLICIES)}, not {reasoning_policy!r}")
@@ -145,6 +155,39 @@ def convert(records: Sequence[Message], *, reasoning_policy: str, include_tools:
             return m.reasoning
         stats.reasoning_dropped += 1
         return None
+
+    answered: set[str] = set()
+
+    def add_result(stored_id: str | None, content: str, cut: bool, failed: bool | None, name: str | None) -> None:
+        """One tool output, sent to the call it answers (or left out and counted when there is none)."""
+        if stored_id is not None:
+            cid = call_ids.get(stored_id)
+            match = next((c for c in open_calls if c[0] == cid), None) if cid else None
+        else:
+            match = open_calls[0] if open_calls else None
+            cid = match[0] if match else None
+        if cid is None:
+            stats.unpaired_results += 1
+            return
+        if match is not None:
+            open_calls.remove(match)
+        elif cid in answered:
+            last = out[-1] if out else None
+            if last is None or last.get("role") != "tool" or last.get("tool_call_id") != cid:
+                stats.unpaired_results += 1   # a late second answer to a call: no honest place for it
+                return
+            last["content"] = "\n\n".join(c for c in (last["content"], content) if c)
+            stats.joined_results += 1
+            stats.tool_outputs_truncated += int(cut)
+            if failed:
+                stats.failed_calls.add(cid)
+            return
+        answered.add(cid)
+        stats.tool_outputs_truncated += int(cut)
+        if failed:
+            stats.failed_calls.add(cid)
+        out.append(message("tool", content, tool_call_id=cid,
+                           name=name or (match[1] if match else None) or "tool"))
 
     for m in records:
         traffic = is_tool_traffic(m)
@@ -177,33 +220,18 @@ def convert(records: Sequence[Message], *, reasoning_policy: str, include_tools:
             reasoning = None
         if include_tools and m.tool_results:
             for result in m.tool_results:
-                cid = call_ids.get(result.call_id) if result.call_id else None
-                if cid is None and result.call_id:
-                    cid = call_ids.setdefault(result.call_id, f"call_{len(call_ids) + 1}")
-                match = next((c for c in open_calls if c[0] == cid), None) if cid else \
-                    (open_calls[0] if open_calls else None)
-                if match is not None:
-                    open_calls.remove(match)
-                    cid = match[0]
-                elif cid is None:
-                    cid = call_ids.setdefault(f"orphan_{m.message_id}_{len(call_ids)}", f"call_{len(call_ids) + 1}")
                 content, cut = truncate_output(result.content or "", max_tool_output_chars)
-                stats.tool_outputs_truncated += int(cut)
-                if result_failed(result):
-                    stats.failed_calls.add(cid)
-                out.append(message("tool", content, tool_call_id=cid,
-                                   name=result.name or (match[1] if match else None) or "tool"))
+                add_result(result.call_id, content, cut, result_failed(result), result.name)
         text = m.text if m.role != "tool" and not text_used else ""
         if m.role == "tool" and not m.tool_results and m.text.strip() and include_tools:
             # A tool message with only text (no structured result) is still the tool's output.
             content, cut = truncate_output(m.text, max_tool_output_chars)
-            stats.tool_outputs_truncated += int(cut)
-            match = open_calls.pop(0) if open_calls else None
-            cid = match[0] if match else call_ids.setdefault(f"orphan_{m.message_id}", f"call_{len(call_ids) + 1}")
-            out.append(message("tool", content, tool_call_id=cid, name=m.author_name or (match[1] if match else "tool")))
+            add_result(None, content, cut, None, m.author_name)
             continue
         if m.role in ("user", "assistant", "system") and (text.strip() or reasoning):
             out.append(message(m.role, text, reasoning_content=reasoning))
+            if m.role == "user":
+                open_calls.clear()   # a new turn: results without an id never reach back past it
     return _attach_pending_reasoning(out)
 
 
@@ -245,3 +273,21 @@ def merge_same_role(messages: list[dict[str, Any]], stats: ConversionStats | Non
         else:
             out.append(dict(m))
     return out
+
+
+def pair_problem(messages: Sequence[dict[str, Any]]) -> str | None:
+    """``None`` when every tool message answers a call made earlier in ``messages`` (once per call),
+    else a short reason: the pairing rule every lane row with tool traffic keeps."""
+    calls: set[str] = set()
+    answered: set[str] = set()
+    for m in messages:
+        if m.get("role") == "assistant":
+            calls.update(c["id"] for c in m.get("tool_calls") or [])
+        elif m.get("role") == "tool":
+            cid = m.get("tool_call_id")
+            if cid not in calls:
+                return "tool_message_without_earlier_call"
+            if cid in answered:
+                return "call_answered_twice"
+            answered.add(cid)
+    return None

@@ -352,7 +352,7 @@ def build_message(node_id: str, parent_id: str | None, msg: Any) -> tuple[Messag
         tool_results.append(ToolResult(content=text, name=author_name, is_error=ex.result_error,
                                        status=ex.result_status, structured=ex.structured))
         text = ""
-        # Generated images are shown to the user even though a tool produced them.
+        # Generated images and code-interpreter plots are shown to the user even though a tool made them.
         if not any(a.kind == "image" for a in attachments):
             hidden_reason = "tool_result"
     if hidden_reason is None:
@@ -362,7 +362,8 @@ def build_message(node_id: str, parent_id: str | None, msg: Any) -> tuple[Messag
             hidden_reason = "system"
         elif channel not in VISIBLE_CHANNELS:
             hidden_reason = f"channel:{channel}"
-        elif isinstance(ctype, str) and ctype in PLUMBING_TYPES:
+        elif isinstance(ctype, str) and ctype in PLUMBING_TYPES and role != "tool":
+            # Platform content under other roles; a tool's output that got here carries an image the user saw.
             hidden_reason = "platform_content"
         elif ctype not in KNOWN_TYPES:
             hidden_reason = "unknown_content_type"

@@ -173,13 +173,20 @@ def build_conversation(data: Any, *, variant: str | None = None) -> tuple[Conver
 
 
 def _pair_tool_results(tree: ConversationTree) -> None:
-    """Point each tool result at the call it answers: the nearest tool-calling ancestor in the turn."""
+    """Point each tool result at the call it answers: the nearest tool-calling ancestor in the turn.
+
+    The walk goes up however many steps it takes (a browser call can be answered by a long chain of
+    result messages, each the child of the previous one) and stops at the user's turn; a result with no
+    tool-calling ancestor in its turn keeps no call id.
+    """
     by_id = tree.by_id
     for message in tree.conversation.messages:
         if not message.tool_results:
             continue
-        node, steps = message.parent_id, 0
-        while node is not None and node in by_id and steps < 6:
+        node = message.parent_id
+        seen: set[str] = set()
+        while node is not None and node in by_id and node not in seen:
+            seen.add(node)
             ancestor = by_id[node]
             if ancestor.role == "user":
                 break
@@ -187,7 +194,7 @@ def _pair_tool_results(tree: ConversationTree) -> None:
                 for result in message.tool_results:
                     result.call_id = ancestor.tool_calls[0].call_id
                 break
-            node, steps = ancestor.parent_id, steps + 1
+            node = ancestor.parent_id
 
 
 def _link_reasoning(tree: ConversationTree) -> None:

@@ -259,3 +259,64 @@ def test_unknown_raw_kind():
 ])
 def test_citation_cleaning(raw, clean):
     assert clean_text(raw) == clean
+
+
+def _tool_chain_conversation(n_results: int) -> dict:
+    """user -> browser call -> ``n_results`` error results, each the child of the previous one -> answer."""
+    tb = syn.TreeBuilder()
+    tb.add("u1", tb.root_id, "user", syn.text("Look up the release notes."))
+    tb.add("call", "u1", "assistant", {"content_type": "code", "language": "unknown", "text": "search('notes')"},
+           recipient="browser")
+    parent = "call"
+    for i in range(1, n_results + 1):
+        parent = tb.add(f"r{i}", parent, "tool", {"content_type": "system_error", "name": "tool_error",
+                                                  "text": f"Error {i}"}, name="browser")
+    tb.add("a1", parent, "assistant", syn.text("The browser failed; here is what I know."))
+    return {"id": "chain-8", "conversation_id": "chain-8", "title": "chain", "create_time": syn.T0,
+            "update_time": syn.T0 + 100, "mapping": tb.mapping, "current_node": "a1"}
+
+
+def test_every_result_of_a_long_chain_pairs_with_its_call():
+    """No step limit: results 7 and 8 of a chain of 8 under one call name that call too."""
+    conversation, _ = _conv(_tool_chain_conversation(8))
+    m = _msgs(conversation)
+    assert [m[f"r{i}"].tool_results[0].call_id for i in range(1, 9)] == ["call"] * 8
+    assert all(m[f"r{i}"].tool_results[0].is_error for i in range(1, 9))
+
+
+def test_a_result_never_pairs_past_the_user_turn():
+    data = _tool_chain_conversation(2)
+    tb_mapping = data["mapping"]
+    # A second turn whose tool output has no call of its own above it (in that turn).
+    tb_mapping["u2"] = {"id": "u2", "parent": "a1", "children": [], "message": {
+        "id": "u2", "author": {"role": "user"}, "content": syn.text("Try again"), "recipient": "all",
+        "create_time": syn.T0 + 50, "status": "finished_successfully", "metadata": {}}}
+    tb_mapping["r9"] = {"id": "r9", "parent": "u2", "children": [], "message": {
+        "id": "r9", "author": {"role": "tool", "name": "browser"}, "recipient": "all",
+        "content": {"content_type": "system_error", "name": "tool_error", "text": "Error 9"},
+        "create_time": syn.T0 + 51, "status": "finished_successfully", "metadata": {}}}
+    tb_mapping["a1"]["children"] = ["u2"]
+    tb_mapping["u2"]["children"] = ["r9"]
+    data["current_node"] = "r9"
+    m = _msgs(_conv(data)[0])
+    assert m["r9"].tool_results[0].call_id is None
+
+
+def test_code_interpreter_output_with_a_plot_stays_visible():
+    tb = syn.TreeBuilder()
+    tb.add("u1", tb.root_id, "user", syn.text("Plot it."))
+    tb.add("py", "u1", "assistant", {"content_type": "code", "language": "unknown", "text": "plt.plot([1, 2])"},
+           recipient="python")
+    plot = {"status": "success", "messages": [{"message_type": "image", "image_url": "file-service://file-plot"}]}
+    tb.add("out", "py", "tool", {"content_type": "execution_output", "text": "<<ImageDisplayed>>"}, name="python",
+           metadata={"aggregate_result": plot})
+    tb.add("noplot", "out", "tool", {"content_type": "execution_output", "text": "3"}, name="python",
+           metadata={"aggregate_result": {"status": "success", "messages": []}})
+    tb.add("a1", "noplot", "assistant", syn.text("Here is the plot."))
+    data = {"id": "plot", "conversation_id": "plot", "title": "plot", "create_time": syn.T0,
+            "update_time": syn.T0 + 10, "mapping": tb.mapping, "current_node": "a1"}
+    m = _msgs(_conv(data)[0])
+    out = m["out"]
+    assert not out.hidden and out.hidden_reason is None and out.role == "tool"
+    assert [a.kind for a in out.attachments] == ["image"] and out.tool_results[0].call_id == "py"
+    assert m["noplot"].hidden and m["noplot"].hidden_reason == "tool_result"

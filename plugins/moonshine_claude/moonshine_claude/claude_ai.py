@@ -165,6 +165,11 @@ def _message(item: dict, index: int, state: _State, tree: bool) -> Message:
             message.model_inferred = message.model is not None
     if role == "user" and not message.text and message.metadata.get("injected_prompts"):
         message.hidden, message.hidden_reason = True, "platform_injected"
+    elif role in ("user", "assistant") and not (message.text.strip() or message.reasoning or message.tool_calls
+                                                or message.tool_results or message.attachments):
+        # Nothing to show (an empty text block, or a placeholder that was all there was): hidden, like
+        # ChatGPT's placeholder answers, so no lane sees an empty turn.
+        message.hidden, message.hidden_reason = True, "empty"
     return message
 
 

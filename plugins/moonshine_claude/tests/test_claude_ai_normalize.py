@@ -236,3 +236,19 @@ def test_retries_of_a_time_ordered_export_give_no_comparison() -> None:
     conv, by_id = _conv(data)
     assert "m2025-retry" in by_id and conv.order_inferred
     assert comparisons(one_conversation(data)) == []
+
+
+def test_empty_trailing_messages_are_hidden() -> None:
+    """claude.ai writes empty human/assistant pairs (one empty text block): nothing to show, so hidden."""
+    data = F.conversation_2026()
+    last = data["chat_messages"][-1]["uuid"]
+    empty = [{"type": "text", "text": ""}]
+    data["chat_messages"] += [
+        _item("019a0000-0000-7000-8000-0000000000e1", last, "2026-06-03T10:00:00.000000Z", empty, "human"),
+        _item("019a0000-0000-7000-8000-0000000000e2", "019a0000-0000-7000-8000-0000000000e1",
+              "2026-06-03T10:00:01.000000Z", empty)]
+    _, by_id = _conv(data)
+    for uuid in ("019a0000-0000-7000-8000-0000000000e1", "019a0000-0000-7000-8000-0000000000e2"):
+        assert by_id[uuid].hidden and by_id[uuid].hidden_reason == "empty"
+    # Messages with something in them stay as they were.
+    assert not by_id[last].hidden
