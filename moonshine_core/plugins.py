@@ -194,8 +194,9 @@ class PluginManager:
         return impls
 
     def _call(self, hook_name: str, kwargs: dict[str, Any], *, plugin: str | None = None,
-              expected: tuple[type[BaseException], ...] = (),
-              failures: Counter[str] | None = None) -> list[tuple[str, Any]]:
+              expected: tuple[type[BaseException], ...] = (), failures: Counter[str] | None = None,
+              raised: list[tuple[str, Exception]] | None = None,
+              strict: bool | None = None) -> list[tuple[str, Any]]:
         """Call ``hook_name`` on every implementation (or on ``plugin``'s only); ``(plugin, result)`` pairs.
 
         An exception of a type in ``expected`` is the hook's documented way to
@@ -204,11 +205,13 @@ class PluginManager:
         ``plugin_error:<plugin>:<ExceptionType>``) and that plugin's result is
         skipped, so one broken plugin never takes a command down. Strict mode
         (``MOONSHINE_STRICT_PLUGINS=1``) raises :class:`PluginError` instead.
+        ``raised`` collects ``(plugin, exception)`` for messages; ``strict``
+        overrides the manager's strictness for this call.
         """
         results: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name, plugin):
             ok, result = self.guarded(impl.plugin_name, hook_name, impl.function, kwargs=_args(impl, **kwargs),
-                                      expected=expected, failures=failures)
+                                      expected=expected, failures=failures, raised=raised, strict=strict)
             if ok:
                 results.append((impl.plugin_name, result))
         return results
@@ -218,8 +221,9 @@ class PluginManager:
         return self._call(hook_name, kwargs)
 
     def guarded(self, owner: str, label: str, function: Any, args: tuple = (), kwargs: dict[str, Any] | None = None, *,
-                expected: tuple[type[BaseException], ...] = (),
-                failures: Counter[str] | None = None) -> tuple[bool, Any]:
+                expected: tuple[type[BaseException], ...] = (), failures: Counter[str] | None = None,
+                raised: list[tuple[str, Exception]] | None = None,
+                strict: bool | None = None) -> tuple[bool, Any]:
         """Run one piece of a plugin's code under the policy for a broken plugin; ``(ok, result)``.
 
         Hook calls and the methods of registered objects (a lane's ``emit``)
@@ -238,9 +242,11 @@ class PluginManager:
             self.hook_failures[key] += 1
             if failures is not None:
                 failures[key] += 1
+            if raised is not None:
+                raised.append((owner, exc))
             if self.trace:
                 _trace(label, owner, args, kwargs, f"raised {type(exc).__name__}: {exc}", started)
-            if self.strict:
+            if self.strict if strict is None else strict:
                 raise PluginError(f"plugin {owner!r}: {label} failed: {type(exc).__name__}: {exc}") from exc
             return False, None
         if self.trace:
@@ -268,14 +274,10 @@ class PluginManager:
         the others. A detection must name its own plugin as the provider.
         """
         found: list[Detection] = []
-        errors: list[str] = []
-        failures: Counter[str] = Counter()
-        saved, self.strict = self.strict, False   # a detector's failure is reported here, never fatal
-        try:
-            results = self._call("moonshine_detect", {"source": source}, failures=failures)
-        finally:
-            self.strict = saved
-        errors += [f"{key.split(':')[1]}: detect failed: {key.split(':', 2)[2]}" for key in failures]
+        raised: list[tuple[str, Exception]] = []
+        # A detector runs on exports that are not its plugin's: its failure is reported, never fatal.
+        results = self._call("moonshine_detect", {"source": source}, raised=raised, strict=False)
+        errors = [f"{name}: detect failed: {type(exc).__name__}: {exc}" for name, exc in raised]
         for name, result in results:
             if result is None:
                 continue
@@ -350,13 +352,13 @@ class PluginManager:
     def sample_exports(self) -> dict[str, list[str]]:
         """Sample exports each plugin ships, by plugin name (for ``moonshine demo``)."""
         samples: dict[str, list[str]] = {}
-        failures: Counter[str] = Counter()
-        for name, paths in self._call("moonshine_sample_exports", {}, failures=failures):
+        raised: list[tuple[str, Exception]] = []
+        for name, paths in self._call("moonshine_sample_exports", {}, raised=raised):
             if paths:
                 samples[name] = [str(p) for p in paths]
-        for key in failures:   # a plugin's bug must not hide the other samples
-            plugin = key.split(":")[1]
-            self.infos.setdefault(plugin, PluginInfo(name=plugin)).error = f"sample_exports failed: {key}"
+        for name, exc in raised:   # a plugin's bug must not hide the other samples
+            self.infos.setdefault(name, PluginInfo(name=name)).error = \
+                f"sample_exports failed: {type(exc).__name__}: {exc}"
         return samples
 
 

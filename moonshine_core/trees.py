@@ -211,8 +211,20 @@ class ConversationTree:
         self.active: set[str] = set(self.active_path)
 
     def path(self, message_id: str) -> list[str]:
-        """Ids from the root down to ``message_id``."""
-        return path_to_root(self.conversation.messages, message_id)
+        """Ids from the root down to ``message_id`` (empty if unknown). Safe on cycles.
+
+        Walks :attr:`by_id` instead of :func:`path_to_root`, which rebuilds the
+        parent map on every call: lanes ask for many paths per conversation.
+        """
+        path: list[str] = []
+        seen: set[str] = set()
+        node: str | None = message_id
+        while node is not None and node in self.by_id and node not in seen:
+            seen.add(node)
+            path.append(node)
+            node = self.by_id[node].parent_id
+        path.reverse()
+        return path
 
     def messages(self, ids: Sequence[str]) -> list[Message]:
         """The messages of ``ids`` that exist, in the order given."""

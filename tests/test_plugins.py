@@ -140,7 +140,7 @@ def test_detect_isolates_a_failing_detector(tmp_path):
         found, errors = pm.detect(source)
     # A detector's bug is reported even in strict mode, never fatal; a detection of another provider is dropped.
     assert [d.provider for d in found] == ["good"]
-    assert any("bad: detect failed: ValueError" in e for e in errors)
+    assert any("bad: detect failed: ValueError: detector bug" in e for e in errors)
     assert any("impostor: detect returned provider 'good'" in e for e in errors)
 
 
