@@ -41,6 +41,13 @@ class StoreError(MoonshineError):
     """The database is missing, of an unknown schema, or inconsistent."""
 
 
+class CorruptFileError(StoreError, ValueError):
+    """A JSON report or manifest cannot be read (truncated, not JSON, not UTF-8).
+
+    Also a ``ValueError``, so code that treats unreadable JSON as "corrupt" keeps working.
+    """
+
+
 class TokenizerError(MoonshineError):
     """The o200k_base encoding file is missing or altered."""
 

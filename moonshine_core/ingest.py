@@ -87,18 +87,18 @@ def clean_staging(ws: Workspace) -> list[str]:
 
 def ingest(path: str | os.PathLike[str], provider: str | None = None, *, workspace: Workspace | None = None,
            pm: PluginManager | None = None, progress: Progress | None = None,
-           source_kind: str = "provider_export") -> IngestResult:
+           source_kind: str = "provider_export", run_id: str | None = None) -> IngestResult:
     """Ingest the export at ``path`` into a new provider run of ``workspace``.
 
-    ``provider`` overrides detection (checked against it). ``progress`` is
-    called now and then with ``(bytes_read, bytes_total, conversations)``.
-    Raises a :class:`MoonshineError` (and leaves no run behind) on failure.
+    ``provider`` overrides detection (checked against it). ``run_id`` uses the
+    id a preflight proposed instead of a new one. ``progress`` is called now
+    and then with ``(bytes_read, bytes_total, conversations)``. Raises a :class:`MoonshineError` (and leaves no run behind) on failure.
     """
     ws = workspace or Workspace.open()
     pm = pm or make_plugin_manager()
     with ws.lock():
         clean_staging(ws)
-        pre = preflight(path, provider, pm=pm, run_id_taken=ws.run_id_taken)
+        pre = preflight(path, provider, pm=pm, run_id_taken=ws.run_id_taken, run_id=run_id)
         staging = ws.staging_dir / pre.run_id
         staging.mkdir(parents=True)
         try:

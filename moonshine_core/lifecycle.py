@@ -15,6 +15,8 @@ from .plugins import PluginManager, make_plugin_manager
 from .status import status
 from .workspace import SETTINGS_FILE, Workspace
 
+#: The file that marks a folder as a demo workspace (the only kind ``demo`` writes into).
+DEMO_MARKER = ".moonshine-demo"
 DEMO_SETTINGS = """\
 # Written by `moonshine demo`: the bundled samples are synthetic, so this workspace allows them.
 merge_order = ["qwen", "deepseek"]
@@ -28,7 +30,8 @@ def _distill(ws: Workspace, pm: PluginManager) -> dict[str, Any]:
 
 def run_export(ws: Workspace, path: str | os.PathLike[str], provider: str | None = None, *,
                pm: PluginManager | None = None, progress: Progress | None = None,
-               source_kind: str = "provider_export", distill: bool = True) -> dict[str, Any]:
+               source_kind: str = "provider_export", distill: bool = True,
+               run_id: str | None = None) -> dict[str, Any]:
     """Stages A to F for one export, stopping at the first failure with its reason.
 
     Returns what each stage produced. Raises :class:`MoonshineError` naming the
@@ -37,7 +40,8 @@ def run_export(ws: Workspace, path: str | os.PathLike[str], provider: str | None
     """
     pm = pm or make_plugin_manager()
     done: dict[str, Any] = {}
-    result = ingest(path, provider, workspace=ws, pm=pm, progress=progress, source_kind=source_kind)
+    result = ingest(path, provider, workspace=ws, pm=pm, progress=progress, source_kind=source_kind,
+                    run_id=run_id)
     done["ingest"] = {"run_id": result.run_id, "provider": result.provider, "gates_raw": {
         n: g["passed"] for n, g in result.manifest["gates_raw"].items()}}
     if not result.gates_passed:
@@ -57,13 +61,24 @@ def run_export(ws: Workspace, path: str | os.PathLike[str], provider: str | None
 def demo(ws: Workspace, pm: PluginManager | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run the whole lifecycle on every installed plugin's bundled sample exports.
 
-    A workspace without ``moonshine.toml`` gets one that locks the merge order
-    to qwen before deepseek and allows synthetic samples. Samples are run
+    Runs only in a new (or empty) folder or one an earlier demo made (it holds
+    :data:`DEMO_MARKER`); anything else is refused, so samples never reach a real
+    corpus. A workspace without ``moonshine.toml`` gets one that locks the merge
+    order to qwen before deepseek and allows synthetic samples. Samples are run
     qwen first, then deepseek, then the other providers by name; lanes are
     distilled once at the end.
     """
     pm = pm or make_plugin_manager()
+    marker = ws.root / DEMO_MARKER
+    if ws.root.exists() and any(ws.root.iterdir()) and not marker.exists():
+        # Synthetic samples merged into a real corpus would reach its training files unmarked.
+        raise RefusedError(f"{ws.root} is not empty and is not a demo workspace (no {DEMO_MARKER}); the demo "
+                           "writes only into a new folder or one an earlier demo made: "
+                           "moonshine demo --workspace ./moonshine-demo")
     ws.root.mkdir(parents=True, exist_ok=True)
+    if not marker.exists():
+        marker.write_text("This workspace was made by `moonshine demo`: it holds synthetic samples only.\n",
+                          encoding="utf-8")
     if not ws.settings_path.exists():
         (ws.root / SETTINGS_FILE).write_text(DEMO_SETTINGS, encoding="utf-8")
         ws = Workspace.open(ws.root)

@@ -12,10 +12,11 @@ from typing import Any
 
 import attrs
 
-from .errors import DetectionError
+from .errors import DetectionError, RefusedError
 from .plugins import PluginManager, make_plugin_manager
 from .records import Detection
 from .sources import ExportSource
+from .workspace import RUN_ID_RE
 
 
 @attrs.define(kw_only=True)
@@ -62,6 +63,11 @@ def choose_detection(detections: list[Detection], provider: str | None, installe
     not, that is an error.
     """
     seen = ", ".join(f"{d.provider}/{d.variant} ({d.confidence:.2f})" for d in detections) or "nothing"
+    if provider is not None and provider not in installed:
+        # A variant's name (`-p claude_code`) picks the plugin that detected that variant.
+        by_variant = [d for d in detections if d.variant == provider or d.variant.startswith(f"{provider}_")]
+        if by_variant:
+            return by_variant[0], by_variant[0] is not detections[0]
     if provider is not None:
         if provider not in installed:
             raise DetectionError(f"no installed plugin for provider {provider!r} "
@@ -85,9 +91,23 @@ def choose_detection(detections: list[Detection], provider: str | None, installe
     return best, False
 
 
+def check_run_id(run_id: str, provider: str, taken=lambda run_id: False) -> str:
+    """``run_id`` when it is a well-formed, free id of ``provider``'s, else a :class:`RefusedError`."""
+    match = RUN_ID_RE.match(run_id)
+    if not match or match.group("provider") != provider:
+        raise RefusedError(f"run id {run_id!r} is not {provider}_YYYYMMDD_HHMMSS")
+    if taken(run_id):
+        raise RefusedError(f"run id {run_id} is taken in this workspace; leave --run-id out for a new one")
+    return run_id
+
+
 def preflight(path: str | os.PathLike[str], provider: str | None = None, *, pm: PluginManager | None = None,
-              run_id_taken=lambda run_id: False) -> PreflightResult:
-    """Hash ``path``, detect its provider and variant, and propose a run id. Writes nothing."""
+              run_id_taken=lambda run_id: False, run_id: str | None = None) -> PreflightResult:
+    """Hash ``path``, detect its provider and variant, and propose a run id. Writes nothing.
+
+    ``run_id`` asks for that id (the one an earlier preflight proposed) instead of a new one;
+    it must be ``<provider>_YYYYMMDD_HHMMSS`` for the detected provider and not taken.
+    """
     pm = pm or make_plugin_manager()
     with ExportSource(path) as source:
         detections, errors = pm.detect(source)
@@ -105,7 +125,8 @@ def preflight(path: str | os.PathLike[str], provider: str | None = None, *, pm: 
         detections=[attrs.asdict(d) for d in detections], detector_errors=errors,
         adapter=chosen.provider, adapter_distribution=info.distribution if info else None,
         adapter_version=info.version if info else None,
-        run_id=new_run_id(chosen.provider, run_id_taken),
+        run_id=check_run_id(run_id, chosen.provider, run_id_taken) if run_id else new_run_id(chosen.provider,
+                                                                                          run_id_taken),
     )
 
 
@@ -118,7 +139,7 @@ def describe(result: PreflightResult) -> str:
         f"variant     {result.variant} (confidence {result.confidence:.2f})",
         f"evidence    {result.evidence}",
         f"adapter     {result.adapter_distribution or result.adapter} {result.adapter_version or ''}".rstrip(),
-        f"run id      {result.run_id}",
+        f"run id      {result.run_id}  (to ingest under this id: --run-id {result.run_id})",
     ]
     others = [d for d in result.detections if d["provider"] != result.provider]
     if others:

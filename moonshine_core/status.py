@@ -43,7 +43,11 @@ def _main_counts(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 
 def status(ws: Workspace, recent: int = 5) -> dict[str, Any]:
-    """The workspace's status as plain data (what ``moonshine --json status`` prints)."""
+    """The workspace's status as plain data (what ``moonshine --json status`` prints).
+
+    Raises :class:`~moonshine_core.errors.WorkspaceError` when ``ws`` is not a workspace.
+    """
+    ws.require_existing()
     staged = []
     gate_failures = []
     records = records_check(ws)

@@ -143,6 +143,20 @@ class Workspace:
         """The workspace at ``root`` (see :func:`resolve_root`); the folder need not exist yet."""
         return cls(root)
 
+    def is_workspace(self) -> bool:
+        """Whether the folder holds a workspace yet: settings, reports or an archive."""
+        return any(p.exists() for p in (self.settings_path, self.reports_dir, self.archive_dir))
+
+    def require_existing(self) -> "Workspace":
+        """``self``, or a :class:`WorkspaceError` when the folder is not a workspace (a mistyped
+        ``--workspace`` should not read as an empty corpus)."""
+        if not self.is_workspace():
+            state = "does not exist" if not self.root.exists() else "is not a Moonshine workspace"
+            raise WorkspaceError(f"{self.root} {state} (no {SETTINGS_FILE}, reports/ or archive/); "
+                                 "pass --workspace DIR or set $MOONSHINE_WORKSPACE, or ingest an export "
+                                 "there first")
+        return self
+
     # -- layout (DESIGN.md section 2) --------------------------------------------
     @property
     def settings_path(self) -> Path:

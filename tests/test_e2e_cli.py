@@ -46,8 +46,9 @@ class Moonshine:
             assert out.returncode == 0, f"moonshine {' '.join(args)} failed: {out.stderr}"
             return json.loads(out.stdout)
         assert out.returncode != 0
+        # Under --json an error is one line of JSON on stderr.
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-        return out.stderr.strip()
+        return json.loads(out.stderr)["error"]
 
 
 def test_four_providers_from_download_to_documents(installed, moonshine_exe, tmp_path):

@@ -27,6 +27,8 @@ def plugins_command(obj: Context) -> None:
     A plugin that failed to load is listed with its error and skipped; the
     command still succeeds. MOONSHINE_LOAD_PLUGINS / MOONSHINE_BLOCK_PLUGINS
     choose plugins by name, MOONSHINE_STRICT_PLUGINS=1 makes load errors fatal.
+
+    Example: moonshine plugins --json
     """
     infos = obj.pm.plugin_infos()
     data = [i.to_dict() for i in infos]
@@ -45,7 +47,10 @@ def plugins_command(obj: Context) -> None:
 @cli.command("info")
 @click.pass_obj
 def info_command(obj: Context) -> None:
-    """Show the workspace: its folder, settings, standard paths, staged runs and tokenizer file."""
+    """Show the workspace: its folder, settings, standard paths, staged runs and tokenizer file.
+
+    Example: moonshine info --workspace ~/moonshine
+    """
     from ..tokens import default_encoding_file, verify_encoding_file
 
     ws = obj.workspace()
@@ -101,7 +106,8 @@ class _ProgressBar:
 
 @cli.command("preflight")
 @click.argument("export", type=click.Path(exists=True, path_type=str))
-@click.option("--provider", "-p", help="Provider to use instead of detection (checked against detection).")
+@click.option("--provider", "-p", help="Provider (or a variant such as claude_code) to use instead of "
+                                       "detection (checked against detection).")
 @click.pass_obj
 def preflight_command(obj: Context, export: str, provider: str | None) -> None:
     """Stage A: hash EXPORT, detect its provider and format variant, propose a run id.
@@ -122,9 +128,12 @@ def preflight_command(obj: Context, export: str, provider: str | None) -> None:
 
 @cli.command("ingest")
 @click.argument("export", type=click.Path(exists=True, path_type=str))
-@click.option("--provider", "-p", help="Provider to use instead of detection (checked against detection).")
+@click.option("--provider", "-p", help="Provider (or a variant such as claude_code) to use instead of "
+                                       "detection (checked against detection).")
+@click.option("--run-id", "run_id", metavar="ID",
+              help="Use this run id (the one preflight proposed) instead of a new one.")
 @click.pass_obj
-def ingest_command(obj: Context, export: str, provider: str | None) -> None:
+def ingest_command(obj: Context, export: str, provider: str | None, run_id: str | None) -> None:
     """Stage B: read EXPORT into a new provider-run DB with its token ledger and manifest.
 
     Writes only reports/providers/<provider>/<run_id>/ (the DB, token_ledger.<provider>.<run_id>.json
@@ -136,13 +145,14 @@ def ingest_command(obj: Context, export: str, provider: str | None) -> None:
     Examples:
       moonshine ingest ~/Downloads/chatgpt-export.zip
       moonshine --workspace ~/moonshine ingest claude-export/ --provider claude
+      moonshine ingest export.zip --run-id chatgpt_20260101_120000   (the id preflight proposed)
     """
     from ..ingest import ingest
 
     ws = obj.workspace()
     bar = _ProgressBar(obj, f"ingest {Path(export).name}")
     try:
-        result = ingest(export, provider, workspace=ws, pm=obj.pm, progress=bar)
+        result = ingest(export, provider, workspace=ws, pm=obj.pm, progress=bar, run_id=run_id)
     finally:
         bar.close()
     m = result.manifest
@@ -228,6 +238,8 @@ def gates_command(obj: Context, run_id: str) -> None:
     archive or the merge say `pending` until then. Also checks that the mash's records still have
     the content hash its last merge recorded. Exits non-zero when a gate fails or the mash was
     edited outside moonshine. Takes the workspace lock.
+
+    Example: moonshine gates chatgpt_20260101_120000 --json
     """
     from ..gates import evaluate_gates, failed
     from ..mash import describe_records_check, records_check
@@ -256,6 +268,8 @@ def rollback_command(obj: Context, run_id: str) -> None:
     """Restore the mash to the premerge snapshot of RUN_ID, which must be the latest merge.
 
     The snapshot's sha256 is checked first; the rollback is recorded in the merge manifest.
+
+    Example: moonshine rollback chatgpt_20260101_120000
     """
     from ..merge import rollback_run
 
@@ -283,7 +297,10 @@ def bootstrap_command(obj: Context, source: str) -> None:
 @click.pass_obj
 def status_command(obj: Context) -> None:
     """What is in the mash per provider (conversations, messages, distilled, tokens), which runs are
-    staged and whether each may merge (and why not), recent merges and gate failures."""
+    staged and whether each may merge (and why not), recent merges and gate failures.
+
+    Example: moonshine status --json
+    """
     from ..status import describe, status
 
     data = status(obj.workspace())
@@ -294,7 +311,13 @@ def status_command(obj: Context) -> None:
 @click.argument("run_id", required=False)
 @click.pass_obj
 def ledger_command(obj: Context, run_id: str | None) -> None:
-    """Print the main token ledger, or RUN_ID's provider ledger (headline: non-system tokens)."""
+    """Print the main token ledger, or RUN_ID's provider ledger (headline: non-system tokens).
+
+    \b
+    Examples:
+      moonshine ledger                                 the mash's ledger
+      moonshine ledger chatgpt_20260101_120000 --json  one run's, as JSON
+    """
     from ..jsonio import read_json
 
     ws = obj.workspace()
@@ -322,7 +345,10 @@ def docs_sync_command(obj: Context) -> None:
     """Stage F: refresh TOKEN_FORENSICS_README.md, append a status block to
     PROJECT_MOONSHINE_UPDATE_1.md, and update lane counts in docs/Moonshine-Project-Overview.md.
 
-    Only text between Moonshine's markers changes; running it twice changes nothing."""
+    Only text between Moonshine's markers changes; running it twice changes nothing.
+
+    Example: moonshine docs-sync --workspace ~/moonshine
+    """
     from ..docsync import docs_sync
 
     changed = docs_sync(obj.workspace())
@@ -331,10 +357,13 @@ def docs_sync_command(obj: Context) -> None:
 
 @cli.command("run")
 @click.argument("export", type=click.Path(exists=True, path_type=str))
-@click.option("--provider", "-p", help="Provider to use instead of detection (checked against detection).")
+@click.option("--provider", "-p", help="Provider (or a variant such as claude_code) to use instead of "
+                                       "detection (checked against detection).")
 @click.option("--no-distill", is_flag=True, help="Skip stage E.")
+@click.option("--run-id", "run_id", metavar="ID",
+              help="Use this run id (the one preflight proposed) instead of a new one.")
 @click.pass_obj
-def run_command(obj: Context, export: str, provider: str | None, no_distill: bool) -> None:
+def run_command(obj: Context, export: str, provider: str | None, no_distill: bool, run_id: str | None) -> None:
     """Stages A to F for one export: preflight, ingest, archive, merge (with gates), distill,
     docs-sync. Stops at the first failure with the reason.
 
@@ -346,7 +375,7 @@ def run_command(obj: Context, export: str, provider: str | None, no_distill: boo
     ws = obj.workspace()
     bar = _ProgressBar(obj, f"ingest {Path(export).name}")
     try:
-        done = run_export(ws, export, provider, pm=obj.pm, progress=bar, distill=not no_distill)
+        done = run_export(ws, export, provider, pm=obj.pm, progress=bar, distill=not no_distill, run_id=run_id)
     finally:
         bar.close()
     obj.emit(done, f"run {done['ingest']['run_id']}: ingested, archived, merged, "
@@ -355,7 +384,8 @@ def run_command(obj: Context, export: str, provider: str | None, no_distill: boo
 
 @cli.command("demo")
 @click.option("--workspace", "-w", "demo_dir", metavar="DIR",
-              help="Workspace for the demo (default: the global --workspace, else ./moonshine-demo).")
+              help="Workspace for the demo: a new folder or an earlier demo's (default: the global "
+                   "--workspace if given, else ./moonshine-demo; never $MOONSHINE_WORKSPACE).")
 @click.pass_obj
 def demo_command(obj: Context, demo_dir: str | None) -> None:
     """Run the whole lifecycle on the synthetic sample exports the installed plugins ship:
@@ -367,7 +397,10 @@ def demo_command(obj: Context, demo_dir: str | None) -> None:
     from ..lifecycle import demo
     from ..status import describe
 
-    root = demo_dir or obj.workspace_dir or "moonshine-demo"
+    # $MOONSHINE_WORKSPACE names the user's real corpus: only an explicit --workspace moves the demo.
+    group = click.get_current_context().find_root()
+    explicit = group.get_parameter_source("workspace_dir") == click.core.ParameterSource.COMMANDLINE
+    root = demo_dir or (obj.workspace_dir if explicit else None) or "moonshine-demo"
     result = demo(Workspace.open(root), pm=obj.pm)
     lines = [f"demo workspace {result['workspace']}"]
     lines += [f"  {r['run_id']:<28} from {Path(r['sample']).name}" for r in result["runs"]]

@@ -2,13 +2,22 @@
 
 Commands attach themselves to :data:`cli` from their own modules
 (:mod:`.commands`, :mod:`.distill_command`); importing :mod:`moonshine_core.cli`
-imports them all. Global options come before the command (``moonshine --json
-status``). Errors are one line on stderr and a non-zero exit; ``--debug`` adds
-the traceback.
+imports them all. Global options work before the command (``moonshine --json
+status``) and after it (``moonshine status --json``): :class:`MoonshineGroup`
+adds them to every command it registers. Errors are one line on stderr and a
+non-zero exit (``--debug`` adds the traceback); under ``--json`` that line is
+a JSON object (:func:`error_payload`), still on stderr, so stdout holds only
+the command's own JSON (a command such as ``gates`` prints its result, then
+fails).
+
+Exit codes: 0 success, 1 an error the user can act on (a ``MoonshineError``),
+2 a usage error (unknown option, missing argument), 3 an internal error (a
+bug), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import traceback
@@ -62,27 +71,124 @@ class Context:
         return not self.quiet and not self.as_json and sys.stderr.isatty()
 
 
+#: Hints for errors whose message alone does not say what to do next, by kind.
+_HINTS = {
+    "usage": "see --help of the command",
+    "internal": "this is a bug in Moonshine or a plugin; run again with --debug and report the traceback",
+    "interrupted": "nothing half-written is kept; run the command again",
+}
+
+
+def error_payload(kind: str, message: str) -> dict[str, str | None]:
+    """The ``--json`` form of an error: ``{"error": message, "kind": kind, "hint": hint-or-null}``.
+
+    ``kind`` is the exception class for Moonshine's own errors (``StoreError``,
+    ``RefusedError``, ...), else ``usage``, ``internal`` or ``interrupted``.
+    """
+    return {"error": message, "kind": kind, "hint": _HINTS.get(kind)}
+
+
+def _global_options() -> list[click.Option]:
+    """The options every command accepts after its name too (``moonshine status --json``).
+
+    Their destinations are prefixed so they never collide with a command's own parameters; no
+    envvar here (the group's ``--workspace`` reads ``$MOONSHINE_WORKSPACE`` once).
+    """
+    return [
+        click.Option(["--workspace", "-w", "_g_workspace_dir"], metavar="DIR",
+                     help="Workspace folder (also accepted before the command)."),
+        click.Option(["--json", "_g_as_json"], is_flag=True, help="Machine-readable JSON output."),
+        click.Option(["--quiet", "-q", "_g_quiet"], is_flag=True, help="No progress and no informational output."),
+        click.Option(["--debug", "_g_debug"], is_flag=True, help="Show tracebacks on errors."),
+    ]
+
+
+def _accept_global_options(command: click.Command) -> None:
+    """Give ``command`` the global options, applied to the shared :class:`Context` before it runs."""
+    taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    added = [o for o in _global_options() if not taken.intersection(o.opts)]
+    if not added or command.callback is None:
+        return
+    command.params.extend(added)
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def apply_then_run(*args: Any, **kwargs: Any) -> Any:
+        obj = click.get_current_context().find_object(Context)
+        workspace_dir = kwargs.pop("_g_workspace_dir", None)
+        flags = {name: kwargs.pop(f"_g_{name}", False) for name in ("as_json", "quiet", "debug")}
+        if obj is not None:
+            if workspace_dir is not None:
+                obj.workspace_dir = workspace_dir
+            for name, on in flags.items():
+                if on:
+                    setattr(obj, name, True)
+        return callback(*args, **kwargs)
+
+    command.callback = apply_then_run
+
+
+def _wants_json(ctx: click.Context | None, args: list[str]) -> bool:
+    obj = ctx.obj if ctx is not None else None
+    if isinstance(obj, Context) and obj.as_json:
+        return True
+    # A usage error can happen before any option was parsed: look at the words themselves.
+    return "--json" in args[: args.index("--") if "--" in args else len(args)]
+
+
 class MoonshineGroup(click.Group):
-    """A click group that turns ``MoonshineError`` into one line on stderr."""
+    """A click group that turns errors into one line on stderr (or JSON under ``--json``) and
+    gives every command the global options."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            _accept_global_options(cmd)
+        super().add_command(cmd, name)
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        if "--json" not in words or extra.get("standalone_mode") is False:
+            return super().main(words, prog_name, **extra)
+        try:
+            done = super().main(words, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            click.echo(json.dumps(error_payload("usage", exc.format_message()), sort_keys=True), err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo(json.dumps(error_payload("interrupted", "aborted"), sort_keys=True), err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(json.dumps(error_payload("usage", exc.format_message()), sort_keys=True), err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        # Without standalone mode click returns a failed command's exit code instead of exiting.
+        sys.exit(done if isinstance(done, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MoonshineError as exc:
-            self._fail(ctx, f"error: {exc}", 1)
+            self._fail(ctx, type(exc).__name__, f"error: {exc}", 1)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
-            self._fail(ctx, "interrupted", 130)
+            self._fail(ctx, "interrupted", "interrupted", 130)
         except Exception as exc:  # anything else is a bug: say so in one line
-            self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 3)
+            self._fail(ctx, "internal", f"internal error: {type(exc).__name__}: {exc} "
+                                        "(run with --debug for the traceback)", 3)
 
     @staticmethod
-    def _fail(ctx: click.Context, message: str, code: int) -> None:
+    def _fail(ctx: click.Context, kind: str, message: str, code: int) -> None:
         obj = ctx.obj
         if isinstance(obj, Context) and obj.debug:
             traceback.print_exc()
-        click.echo(message.splitlines()[0] if message else message, err=True)
+        line = message.splitlines()[0] if message else message
+        if _wants_json(ctx, sys.argv[1:]):
+            text = line.removeprefix("error: ")
+            click.echo(json.dumps(error_payload(kind, text), sort_keys=True, ensure_ascii=False), err=True)
+        else:
+            click.echo(line, err=True)
         ctx.exit(code)
 
 

@@ -48,6 +48,7 @@ def detect(source: ExportSource) -> Detection | None:
     counts: dict[str, int] = {}
     for unit in useful:
         counts[unit.role] = counts.get(unit.role, 0) + 1
-    evidence = ", ".join(f"{n} {role}" for role, n in sorted(counts.items()))
+    # Units are files (or JSON members), not conversations: say so, a count of 1 reads as one chat.
+    evidence = ", ".join(f"{role}: {n} file{'s' if n != 1 else ''}" for role, n in sorted(counts.items()))
     return Detection(provider=PROVIDER, variant=variant, confidence=round(min(confidence, 1.0), 3),
                      evidence=evidence)
