@@ -123,9 +123,41 @@ class LaneContext:
         return {mid: value[2] for mid, value in out.items()}
 
 
+#: Key under which a converted message dict names the stored messages its content came from
+#: (``moonshine_core.distill.messages.convert`` sets it). :func:`lane_row` reads and removes it, so
+#: it never reaches a written row.
+SOURCES_KEY = "_source_message_ids"
+
+
+def message_sources(messages: Any) -> list[str]:
+    """The stored message ids a list of converted messages carries, in order, each once."""
+    ids: list[str] = []
+    if isinstance(messages, list):
+        for m in messages:
+            if isinstance(m, dict):
+                ids.extend(i for i in m.get(SOURCES_KEY) or () if i not in ids)
+    return ids
+
+
+def _without_sources(value: Any) -> Any:
+    if isinstance(value, list) and any(isinstance(m, dict) and SOURCES_KEY in m for m in value):
+        return [{k: v for k, v in m.items() if k != SOURCES_KEY} if isinstance(m, dict) else m for m in value]
+    return value
+
+
 def lane_row(lane: str, conversation: Conversation, source_message_ids: list[str], variant: str,
              payload: dict[str, Any], columns: dict[str, Any]) -> Row:
     """A row as a lane returns it: training columns, lane columns, and the two keys the pipeline
-    needs to finish the provenance block (``source_message_ids``, ``variant``)."""
-    return {**payload, **columns, "lane": lane, "conversation_id": conversation.conversation_id,
-            "source_message_ids": list(source_message_ids), "variant": variant}
+    needs to finish the provenance block (``source_message_ids``, ``variant``).
+
+    The row's ``source_message_ids`` are exactly the stored messages whose content it holds: the
+    ids carried by the payload's converted message lists (what ``convert`` used, after every cut
+    and merge), in payload order, then ``source_message_ids`` for content held elsewhere (a
+    reference answer in a lane column, or a plugin's own payload), each id once. The carried ids
+    are removed from the messages.
+    """
+    ids = [i for col in payload.values() for i in message_sources(col)]
+    ids += [str(i) for i in source_message_ids]
+    return {**{k: _without_sources(v) for k, v in payload.items()}, **columns, "lane": lane,
+            "conversation_id": conversation.conversation_id,
+            "source_message_ids": list(dict.fromkeys(ids)), "variant": variant}

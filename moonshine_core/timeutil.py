@@ -54,3 +54,15 @@ def _parse_iso(text: str) -> float | None:
 def utc_now_iso() -> str:
     """The current time as an ISO 8601 UTC string with seconds precision."""
     return _dt.datetime.now(tz=_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def epoch_to_iso(epoch: float | None) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` for UTC epoch seconds; ``None`` for no time or one that is not a
+    calendar date (a millisecond value stored as seconds lands past the year 9999). Never raises."""
+    if epoch is None or isinstance(epoch, bool):
+        return None
+    try:
+        return _dt.datetime.fromtimestamp(float(epoch), tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
+

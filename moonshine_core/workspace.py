@@ -14,6 +14,9 @@ A workspace is found as DESIGN.md section 2 says: an explicit folder, else
     eval_fraction = 0.1
     reasoning_policy = "drop"                   # or "keep_raw"
     max_tool_output_chars = 4000
+    verify_code = false                         # GRPO: re-run logged code in the sandbox (executes export code)
+    sandbox_timeout_s = 10.0                    # per sandboxed run: wall-clock seconds ...
+    sandbox_memory_mb = 1024                    # ... and address space
 
     [mix]
     quotas = { chatgpt = 1000, claude = 2000 }  # rows per provider for --mix
@@ -49,13 +52,22 @@ RUN_ID_RE = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_-]*)_(?P<stamp>\d{8}_\d{6
 
 @attrs.define(kw_only=True)
 class LaneSettings:
-    """``[lanes]`` of ``moonshine.toml``; ``enabled`` unset means every registered lane."""
+    """``[lanes]`` of ``moonshine.toml``; ``enabled`` unset means every registered lane.
+
+    ``verify_code`` lets the GRPO lane re-run logged code in :mod:`moonshine_core.sandbox`
+    (``moonshine distill --verify-code``): off by default, because that executes code found in an
+    export. ``sandbox_timeout_s`` and ``sandbox_memory_mb`` limit each run (re-runs at distill time,
+    and the reward functions' runs of the rows, which carry them in ``verification_info``).
+    """
 
     enabled: list[str] | None = None
     eval_fraction: float = 0.1
     reasoning_policy: str = "drop"
     max_tool_output_chars: int = 4000
     min_turns: int = 1
+    verify_code: bool = False
+    sandbox_timeout_s: float = 10.0
+    sandbox_memory_mb: int = 1024
 
 
 @attrs.define(kw_only=True)

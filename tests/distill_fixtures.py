@@ -229,3 +229,64 @@ def lane_rows(ws: Workspace, lane: str, run_id: str, group: str | None = None) -
                 continue
             rows.extend(read_jsonl(path))
     return rows
+
+
+# -- opening turns, uploads and role order (tests/test_opening_turns.py) -------------------------
+
+def upload_first_conversation(cid="c-upload-first"):
+    """The first user turn is an upload with no text; hidden plumbing reads it before the first answer."""
+    from moonshine_core.records import Attachment
+
+    report = Attachment(kind="file", name="report.pdf", mime_type="application/pdf", pointer="file-123")
+    conv = Conversation(conversation_id=cid, current_leaf_id="f6", created_at=9000.0, messages=[
+        msg("f0", "system", "", hidden=True, hidden_reason="visually_hidden"),
+        msg("f1", "user", "", "f0", attachments=[report]),
+        msg("f1t", "tool", "", "f1", hidden=True, hidden_reason="tool_result",
+            tool_results=[ToolResult(content="Revenue grew 12% in 2024; costs fell.")]),
+        msg("f2", "assistant", "The report says revenue grew 12% in 2024 while costs fell.", "f1t", model="gpt-4o"),
+        msg("f3", "user", "What is 15% of 80?", "f2"),
+        msg("f4", "assistant", "15% of 80 = 12", "f3", model="gpt-4o"),
+        msg("f5", "user", "Correct, thanks! Now summarise the outlook section.", "f4"),
+        msg("f6", "assistant", "The outlook section expects stable demand next year.", "f5", model="gpt-4o"),
+    ])
+    return [conv]
+
+
+def upload_between_answers_conversation(cid="c-upload-between"):
+    """An upload with no text between two answers that have nothing to do with each other."""
+    from moonshine_core.records import Attachment
+
+    notes = Attachment(kind="file", name="notes.docx", pointer="file-456")
+    conv = Conversation(conversation_id=cid, current_leaf_id="g6", created_at=9100.0, messages=[
+        msg("g1", "user", "Can you open https://example.com/share/abc and summarise it?"),
+        msg("g2", "assistant", "I am unable to open external links, but you can paste the text here.", "g1"),
+        msg("g3", "user", "", "g2", attachments=[notes]),
+        msg("g4", "assistant", "I see you uploaded notes.docx. What would you like me to do with it?", "g3"),
+        msg("g5", "user", "List the three main points of the document.", "g4"),
+        msg("g6", "assistant", "The notes cover planning, budget and staffing.", "g5"),
+    ])
+    return [conv]
+
+
+def greeting_first_conversation(cid="c-greeting"):
+    """The assistant speaks first (a custom assistant's greeting) before any user turn."""
+    conv = Conversation(conversation_id=cid, current_leaf_id="h4", created_at=9200.0, messages=[
+        msg("h0", "assistant", "Hello! I am your maths tutor. What shall we work on today?"),
+        msg("h1", "user", "What is 17 * 3?", "h0"),
+        msg("h2", "assistant", "17 * 3 = 51", "h1"),
+        msg("h3", "user", "Correct, thanks! Next: what is a prime number?", "h2"),
+        msg("h4", "assistant", "A prime number has exactly two divisors: 1 and itself.", "h3"),
+    ])
+    return [conv]
+
+
+def consecutive_users_conversation(cid="c-two-users"):
+    """Two user messages in a row (the user hit enter early), then the answer to both."""
+    conv = Conversation(conversation_id=cid, current_leaf_id="k5", created_at=9300.0, messages=[
+        msg("k1", "user", "I have a question about Python lists."),
+        msg("k2", "user", "How do I reverse one in place?", "k1"),
+        msg("k3", "assistant", "Call my_list.reverse(); it reverses the list in place and returns None.", "k2"),
+        msg("k4", "user", "And without changing the original?", "k3"),
+        msg("k5", "assistant", "Use reversed(my_list) or the slice my_list[::-1].", "k4"),
+    ])
+    return [conv]

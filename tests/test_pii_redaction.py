@@ -46,7 +46,15 @@ def _pm():
 def _written(ws: Workspace, run_id: str) -> dict[Path, str]:
     """Every file a distill run wrote, converted copies, manifests and cards included."""
     base = ws.root / "reports" / "distillations"
-    return {p: p.read_text(encoding="utf-8") for p in sorted(base.glob(f"*/{run_id}/**/*")) if p.is_file()}
+    return {p: _text(p) for p in sorted(base.glob(f"*/{run_id}/**/*")) if p.is_file()}
+
+
+def _text(path: Path) -> str:
+    if path.suffix == ".parquet":   # compressed binary: search its values instead
+        import pyarrow.parquet as pq
+
+        return json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False)
+    return path.read_text(encoding="utf-8")
 
 
 def _rows(ws: Workspace, lane: str, run_id: str) -> list[dict]:

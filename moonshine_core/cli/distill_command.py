@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .main import Context, cli
+from .group import Context, CountBar, cli
 
-
-class _Progress:
-    """Conversations done / total on stderr, only on a terminal and never with --quiet/--json."""
-
-    def __init__(self, obj: Context):
-        self.enabled = obj.progress_enabled()
-        self._bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        if self._bar is None:
-            self._bar = click.progressbar(length=total, label="distilling", file=sys.stderr, show_pos=True)
-            self._bar.__enter__()
-        self._bar.update(done - self._bar.pos)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
+#: The left-out reason of code rows a run without ``--verify-code`` could not vouch for.
+UNVERIFIED_CODE = "invalid_row:code_not_verified"
 
 
 @cli.command("distill")
@@ -35,8 +16,12 @@ class _Progress:
 @click.option("--mix", is_flag=True,
               help="Also write a mixed-provider set, balanced by [mix] quotas / weights of moonshine.toml.")
 @click.option("--run-id", "run_id", metavar="ID", help="Run id (default: distill_YYYYMMDD_HHMMSS in UTC).")
+@click.option("--verify-code/--no-verify-code", "verify_code", default=None,
+              help="GRPO: re-run logged code in a sandbox (no network, time/memory limits, writes confined to a "
+                   "temp folder) and keep the code rows that reproduce. This executes code found in the "
+                   "exports. Default: [lanes] verify_code (off).")
 @click.pass_obj
-def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | None) -> None:
+def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | None, verify_code: bool | None) -> None:
     """Build training datasets from the mash: DPO, GRPO, agentic-code and conversational rows.
 
     Each lane is written to reports/distillations/<lane>/<run_id>/: one
@@ -52,6 +37,7 @@ def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | No
       moonshine distill --lanes dpo,grpo             two lanes only
       moonshine distill --mix                        plus train.mix.jsonl / eval.mix.jsonl
       moonshine --json distill --run-id distill_a    machine-readable summary
+      moonshine distill --lanes grpo --verify-code   GRPO code rows re-run in the sandbox
 
     \b
     Balancing for --mix, in moonshine.toml:
@@ -66,9 +52,10 @@ def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | No
     from ..distill import distill
 
     chosen = [part.strip() for part in lanes.split(",") if part.strip()] if lanes else None
-    progress = _Progress(obj)
+    progress = CountBar(obj, "distilling")
     try:
-        result = distill(obj.workspace(), lanes=chosen, mix=mix, pm=obj.pm, run_id=run_id, progress=progress)
+        result = distill(obj.workspace(), lanes=chosen, mix=mix, pm=obj.pm, run_id=run_id, progress=progress,
+                         verify_code=verify_code)
     finally:
         progress.close()
     lines = [f"distill run {result.run_id}: {result.conversations} conversations "
@@ -79,5 +66,9 @@ def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | No
         left = sum(lane_result.left_out.values())
         lines.append(f"  {lane:<15} {lane_result.rows:>6} rows ({providers}{mixed})"
                      + (f"; {left} left out" if left else ""))
+        unverified = lane_result.left_out.get(UNVERIFIED_CODE, 0)
+        if unverified:
+            lines.append(f"  {'':<15} {unverified} code rows left out unverified: add --verify-code to re-run "
+                         "them in the sandbox (it executes export code)")
         lines.append(f"  {'':<15} {lane_result.folder}")
     obj.emit(result.to_dict(), "\n".join(lines))

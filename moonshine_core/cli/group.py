@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import traceback
 from typing import Any
@@ -182,7 +183,7 @@ class MoonshineGroup(click.Group):
     def _fail(ctx: click.Context, kind: str, message: str, code: int) -> None:
         obj = ctx.obj
         if isinstance(obj, Context) and obj.debug:
-            traceback.print_exc()
+            traceback.print_exc()   # with --debug the traceback holds what SQLite's log would say
         line = message.splitlines()[0] if message else message
         if _wants_json(ctx, sys.argv[1:]):
             text = line.removeprefix("error: ")
@@ -216,3 +217,38 @@ def cli(ctx: click.Context, workspace_dir: str | None, as_json: bool, quiet: boo
     Try it on the bundled synthetic samples:  moonshine demo --workspace /tmp/moonshine-demo
     """
     ctx.obj = Context(workspace_dir=workspace_dir, as_json=as_json, quiet=quiet, debug=debug)
+    _quiet_library_logs()
+
+
+def _quiet_library_logs() -> None:
+    """SQLite's own log (forwarded by apsw's best practice) would print a second line beside each
+    one-line error; Python's last-resort handler is what prints it, so give the root logger a handler
+    (a program that configured logging itself keeps its own). ``--debug`` prints the traceback."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
+class CountBar:
+    """``done / total`` as a click progress bar on stderr (with an ETA), only on a terminal and never
+    with ``--quiet`` or ``--json``. Call it with ``(done, total)``; :meth:`close` when finished."""
+
+    def __init__(self, obj: Context, label: str):
+        self.enabled = obj.progress_enabled()
+        self.label = label
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True,
+                                          show_eta=True)
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+

@@ -6,8 +6,9 @@ command, or editing a file); trajectories with only other tool use (plugins,
 browsing, image tools) are left out as ``invalid_row:no_code_tool_call``. A row
 is the branch with its tool traffic (hidden plumbing included: that *is* the
 trajectory), tool outputs cut to ``max_tool_output_chars`` (head and tail),
-ending on the last assistant message; every tool message answers a call made
-before it in the row (``messages.pair_problem``). The outcome
+ending on the last assistant message, in the role order strict chat templates
+accept (``messages.role_order_problem``): opening on a user turn, every tool
+message right after the call it answers. The outcome
 (:func:`judge_outcome`) comes from evidence in the records, listed in
 ``outcome_evidence``: how the code runs ended (``is_error`` / ``status``, exit
 codes), test runs and their output, and the user's next turn. Exports carry no
@@ -26,7 +27,7 @@ from ..lane import Lane, LaneContext, lane_row
 from ..records import Conversation, Message, ToolCall, ToolResult
 from ..trees import ConversationTree
 from .converters import to_openai, to_sharegpt
-from .messages import ConversionStats, convert, merge_same_role, pair_problem, result_failed
+from .messages import ConversionStats, convert, pair_problem, result_failed, role_order_problem, settle_turns
 from .textsignals import has_pasted_error, is_confirmation, is_correction
 from .validate import messages_problem
 
@@ -302,23 +303,6 @@ def judge_outcome(records: list[Message], trailing: list[dict]) -> tuple[str, st
     return "unknown", None, evidence
 
 
-def _drop_unpaired(msgs: list[dict]) -> tuple[list[dict], int]:
-    """The messages without tool messages that answer no earlier call (or a call already answered)."""
-    calls: set[str] = set()
-    answered: set[str] = set()
-    out, dropped = [], 0
-    for m in msgs:
-        if m["role"] == "assistant":
-            calls.update(c["id"] for c in m["tool_calls"] or [])
-        elif m["role"] == "tool":
-            if m["tool_call_id"] not in calls or m["tool_call_id"] in answered:
-                dropped += 1
-                continue
-            answered.add(m["tool_call_id"])
-        out.append(m)
-    return out, dropped
-
-
 def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
     tree = ConversationTree(conversation)
     if not tree.active_path:
@@ -331,15 +315,12 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
     stats = ConversionStats()
     msgs = convert(records, reasoning_policy=ctx.settings.reasoning_policy, include_tools=True,
                    max_tool_output_chars=ctx.settings.max_tool_output_chars, stats=stats)
-    msgs = merge_same_role(msgs, stats)
-    while msgs and msgs[0]["role"] not in ("system", "user"):
-        msgs.pop(0)
+    msgs = settle_turns(msgs, stats)
     # The trajectory ends on the last assistant message; a trailing user turn is outcome evidence.
     end = len(msgs)
     while end and msgs[end - 1]["role"] != "assistant":
         end -= 1
-    trailing = msgs[end:]
-    msgs, dropped = _drop_unpaired(msgs[:end])
+    msgs, trailing = msgs[:end], msgs[end:]
     if not msgs or not any(m["tool_calls"] for m in msgs):
         return []
     n_errors = sum(1 for r in results if result_failed(r))
@@ -365,9 +346,10 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
     loop = _loop_detected(records)
     if loop:
         flags.append("tool_loop")
+    if stats.leading_turns_cut:
+        flags.append("leading_turns_cut")
     kinds = [tool_call_kind(c.name, c.arguments) for m in records for c in m.tool_calls]
     languages = sorted({str(m.metadata.get("language")) for m in records if m.metadata.get("language")})
-    source_ids = [m.message_id for m in records if not m.hidden or m.tool_calls or m.tool_results]
     columns = {
         "outcome": outcome,
         "outcome_source": source,
@@ -382,7 +364,7 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
         "n_retries": retries,
         "n_test_runs": len(test_runs),
         "n_user_interventions": interventions,
-        "n_unpaired_results": stats.unpaired_results + dropped,
+        "n_unpaired_results": stats.unpaired_results,
         "max_tool_output_chars": ctx.settings.max_tool_output_chars,
         "tool_outputs_truncated": stats.tool_outputs_truncated,
         "loop_detected": loop,
@@ -394,11 +376,12 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
         "lane_flags": flags,
     }
     payload = {"messages": msgs, "tools": synthesize_tools(msgs)}
-    return [lane_row(LANE, conversation, source_ids, "active", payload, columns)]
+    return [lane_row(LANE, conversation, [], "active", payload, columns)]
 
 
 def validate(row: dict[str, Any]) -> str | None:
-    """The agentic shape: user first, assistant last, at least one tool call, ``tools`` as a JSON string."""
+    """The agentic shape: user first, assistant last, strict role order, at least one code call,
+    ``tools`` as a JSON string."""
     problem = messages_problem(row.get("messages"))
     if problem:
         return problem
@@ -409,7 +392,7 @@ def validate(row: dict[str, Any]) -> str | None:
         return "no_tool_calls"
     if not isinstance(row.get("tools"), str):
         return "tools_not_json_string"
-    problem = pair_problem(msgs)
+    problem = pair_problem(msgs) or role_order_problem(msgs)
     if problem:
         return problem
     if not any(is_code_call(c["function"]["name"], _decoded(c["function"]["arguments"]))

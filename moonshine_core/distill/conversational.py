@@ -4,7 +4,8 @@ One row per conversation: the active branch (``current_leaf_id``), visible
 text only (hidden plumbing, custom instructions, memory and tool traffic are
 left out), reasoning per ``reasoning_policy``, consecutive same-role turns
 merged, leading assistant turns and trailing user turns cut so the row starts
-with system/user and ends with assistant (distillation.md 4.6).
+with system/user and ends with assistant (distillation.md 4.6). A user turn that
+is only an upload says what was uploaded, so the answer to it keeps its place.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..lane import Lane, LaneContext, lane_row
 from ..records import Conversation
 from ..trees import ConversationTree
 from .converters import to_openai, to_sharegpt
-from .messages import ConversionStats, convert, merge_same_role
+from .messages import ConversionStats, convert, settle_turns
 from .textsignals import identity_mentions, is_correction, is_refusal
 from .validate import alternates, messages_problem
 
@@ -31,23 +32,12 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
     stats = ConversionStats()
     msgs = convert(records, reasoning_policy=ctx.settings.reasoning_policy, include_tools=False,
                    max_tool_output_chars=ctx.settings.max_tool_output_chars, stats=stats)
-    msgs = merge_same_role(msgs, stats)
-    truncated = 0
     # A system message may open the row; anything else before the first user turn is cut.
-    start = 0
-    while start < len(msgs) and msgs[start]["role"] not in ("user", "system"):
-        start += 1
-    if start < len(msgs) and msgs[start]["role"] == "system":
-        if start + 1 >= len(msgs) or msgs[start + 1]["role"] != "user":
-            start += 1
-            while start < len(msgs) and msgs[start]["role"] != "user":
-                start += 1
-    truncated += start
-    msgs = msgs[start:]
+    msgs = settle_turns(msgs, stats)
     end = len(msgs)
     while end and msgs[end - 1]["role"] != "assistant":
         end -= 1
-    truncated += len(msgs) - end
+    truncated = stats.leading_turns_cut + len(msgs) - end
     msgs = msgs[:end]
     assistants = [m for m in msgs if m["role"] == "assistant"]
     if len(assistants) < max(1, ctx.settings.min_turns):
@@ -71,7 +61,8 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
         flags.append("refusal")
     if conversation.active_branch_inferred:
         flags.append("active_branch_inferred")
-    source_ids = [m.message_id for m in records if not m.hidden and m.role in ("user", "assistant", "system")]
+    if stats.leading_turns_cut:
+        flags.append("leading_turns_cut")
     columns = {
         "branch": "active",
         "assistant_turn_weights": weights,
@@ -85,7 +76,7 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
         "models": stats.models,
         "lane_flags": flags,
     }
-    return [lane_row(LANE, conversation, source_ids, "active", {"messages": msgs}, columns)]
+    return [lane_row(LANE, conversation, [], "active", {"messages": msgs}, columns)]
 
 
 def validate(row: dict[str, Any]) -> str | None:

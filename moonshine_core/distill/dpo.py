@@ -26,7 +26,9 @@ same (prompt, chosen, rejected) only the strongest is kept:
 
 The prompt is the branch down to the prompt message (visible turns and tool
 traffic) and must end on a user or tool turn (TRL tokenises it with a
-generation prompt).
+generation prompt). Prompt and answer together keep the role order strict chat
+templates accept (:func:`.messages.role_order_problem`): the prompt opens on a
+user turn, same-role turns are merged, every tool message follows its call.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from difflib import SequenceMatcher
 from functools import partial
 from typing import Any
 
-from ..lane import Lane, LaneContext, lane_row
+from ..lane import SOURCES_KEY, Lane, LaneContext, lane_row, message_sources
 from ..records import Comparison, Conversation, Message
 from ..trees import ConversationTree
 from .agentic import synthesize_tools
 from .converters import to_openai, to_sharegpt
-from .messages import ConversionStats, convert, is_text_answer, merge_same_role, message
+from .messages import (ConversionStats, convert, is_text_answer, merge_same_role, message, open_on_user,
+                       role_order_problem, settle_turns, turn_text)
 from .textsignals import is_confirmation, is_correction, is_refusal
 from .validate import messages_problem
 
@@ -56,9 +59,10 @@ class Answers:
     """One conversation's prompts and answers as canonical messages: what preference rows are built from.
 
     Shared by the DPO lane and the KTO lane (:mod:`.kto`): a prompt is the
-    branch down to a prompt message (visible turns and tool traffic, same-role
-    turns merged), an answer the ids from below the prompt to the end of the
-    answering turn, and a rating the thumbs feedback on an answer.
+    branch down to a prompt message (visible turns and tool traffic, settled
+    into strict role order by :func:`.messages.settle_turns`), an answer the ids
+    from below the prompt to the end of the answering turn (converted by
+    :meth:`answer_messages`), and a rating the thumbs feedback on an answer.
     """
 
     def __init__(self, conversation: Conversation, ctx: LaneContext):
@@ -74,8 +78,14 @@ class Answers:
 
     def prompt(self, prompt_id: str, stats: ConversionStats,
                call_ids: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
+        """The branch ids down to ``prompt_id`` and the prompt messages, opening on a user turn."""
         ids = self.tree.path(prompt_id)
-        return ids, merge_same_role(self.convert(ids, stats, call_ids), stats)
+        return ids, settle_turns(self.convert(ids, stats, call_ids), stats)
+
+    def answer_messages(self, ids: list[str], stats: ConversionStats, call_ids: dict[str, str]) -> list[dict]:
+        """An answer's messages (tool traffic paired, same-role messages merged); ``call_ids`` is the
+        prompt's numbering, copied so each answer continues it on its own."""
+        return settle_turns(self.convert(ids, stats, dict(call_ids)), stats, opening=False)
 
     def answer(self, prompt_id: str, answer_id: str) -> list[str]:
         """Ids of one answer: from below the prompt down to ``answer_id``, then to the end of its turn."""
@@ -92,9 +102,9 @@ class Answers:
         return self.ratings.get(chain[-1]) or _rating_in(self.ratings, chain)
 
     def visible_turns(self) -> list[Message]:
-        """The user and assistant messages with text the user saw on the active branch, in order."""
+        """The user and assistant messages with text (or an upload) the user saw on the active branch, in order."""
         return [m for m in self.tree.messages(self.tree.active_path)
-                if not m.hidden and m.role in ("user", "assistant") and m.text.strip()]
+                if not m.hidden and m.role in ("user", "assistant") and turn_text(m).strip()]
 
 
 class _Builder(Answers):
@@ -118,8 +128,8 @@ class _Builder(Answers):
         if prompt_override is not None:
             prompt = prompt_override
         chosen_stats, rejected_stats = ConversionStats(), ConversionStats()
-        chosen = self.convert(chosen_ids, chosen_stats, dict(call_ids))
-        rejected = self.convert(rejected_ids, rejected_stats, dict(call_ids))
+        chosen = self.answer_messages(chosen_ids, chosen_stats, call_ids)
+        rejected = self.answer_messages(rejected_ids, rejected_stats, call_ids)
         if not prompt or prompt[-1]["role"] not in ("user", "tool"):
             return
         if not _ends_on_answer(chosen) or not _ends_on_answer(rejected):
@@ -141,6 +151,8 @@ class _Builder(Answers):
             flags.append("both_refusals")
         if source in ("regeneration", "correction"):
             flags.append("weak_pair_source")
+        if stats.leading_turns_cut:
+            flags.append("leading_turns_cut")
         columns = {
             "pair_source": source,
             "comparison_source": comparison.source if comparison is not None else None,
@@ -173,9 +185,8 @@ class _Builder(Answers):
         }
         payload = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
         payload["tools"] = synthesize_tools(prompt + chosen + rejected) if uses_tools else None
-        source_ids = prompt_ids + list(chosen_ids) + list(rejected_ids)
         variant = f"pair:{chosen_ids[-1]}>{rejected_ids[-1]}" + (":rewritten" if prompt_override is not None else "")
-        self.rows[key] = lane_row(LANE, self.conversation, source_ids, variant, payload, columns)
+        self.rows[key] = lane_row(LANE, self.conversation, [], variant, payload, columns)
 
     # -- sources ----------------------------------------------------------------------
     def from_comparisons(self) -> None:
@@ -241,6 +252,8 @@ class _Builder(Answers):
             if not is_correction(u2.text) or not is_text_answer(a2):
                 continue
             after = visible[i + 4] if i + 4 < len(visible) else None
+            if after is not None and not after.text.strip():
+                after = None   # a turn that is only an upload says nothing about the answer before it
             accepted = (after is not None and after.role == "user" and not is_correction(after.text)) or \
                 self.ratings.get(a2.message_id) == "up" or (after is not None and is_confirmation(after.text))
             if not accepted or self.ratings.get(a2.message_id) == "down":
@@ -253,7 +266,8 @@ class _Builder(Answers):
             _, prompt = self.prompt(u1.message_id, stats)
             if not prompt or prompt[-1]["role"] != "user":
                 continue
-            rewritten = prompt[:-1] + [message("user", f"{prompt[-1]['content']}\n\n{u2.text}")]
+            rewritten = prompt[:-1] + [{**message("user", f"{prompt[-1]['content']}\n\n{u2.text}"),
+                                        SOURCES_KEY: message_sources(prompt[-1:]) + [u2.message_id]}]
             self.add("correction", u1.message_id, chosen, rejected, prompt_override=rewritten,
                      extra={"correction_message_id": u2.message_id})
 
@@ -425,9 +439,12 @@ def inline_rows(comparison: Comparison) -> list[dict[str, Any]] | None:
     if not comparison.prompt or not comparison.chosen or not comparison.rejected:
         return None
     # Inline turns are role/content only: tool outputs cannot be paired with their calls, so they are
-    # left out (a prompt that then ends on an assistant turn gives no row).
-    prompt = merge_same_role([m for m in (_inline(x) for x in comparison.prompt)
-                              if m["content"] and m["role"] in ("system", "user", "assistant")])
+    # left out (a prompt that then ends on an assistant turn gives no row). The prompt opens on its
+    # first user turn; the platform's system prompt, repeated mid-conversation, is kept once, first.
+    stats = ConversionStats()
+    prompt = merge_same_role(open_on_user([m for m in (_inline(x) for x in comparison.prompt)
+                                           if m["content"] and m["role"] in ("system", "user", "assistant")],
+                                          stats))
     chosen = [m for m in (_inline(x) for x in comparison.chosen) if m["role"] == "assistant" and m["content"]]
     rejected = [m for m in (_inline(x) for x in comparison.rejected) if m["role"] == "assistant" and m["content"]]
     if not prompt or prompt[-1]["role"] not in ("user", "tool") or not chosen or not rejected:
@@ -441,7 +458,8 @@ def inline_rows(comparison: Comparison) -> list[dict[str, Any]] | None:
         return None
     similarity = round(SequenceMatcher(None, ct[:4000], rt[:4000], autojunk=False).ratio(), 4)
     flags = ["inline_comparison"] + (["near_identical_pair"] if similarity >= 0.95 else []) + \
-        (["weak_pair_source"] if source == "regeneration" else [])
+        (["weak_pair_source"] if source == "regeneration" else []) + \
+        (["leading_turns_cut"] if stats.leading_turns_cut else [])
     columns = {
         "pair_source": source, "comparison_source": comparison.source,
         "chosen_is_inferred": bool(comparison.chosen_is_inferred), "margin": SOURCE_STRENGTH[source],
@@ -469,8 +487,9 @@ def _inline(item: Any) -> dict:
 
 
 def validate(row: dict[str, Any]) -> str | None:
-    """The DPO shape: a prompt ending on a user/tool turn, two different assistant-turn answers, and a
-    chosen answer that does not open by acknowledging a turn its prompt lacks."""
+    """The DPO shape: a prompt ending on a user/tool turn, two different assistant-turn answers, each
+    in strict role order after the prompt, and a chosen answer that does not open by acknowledging a
+    turn its prompt lacks."""
     for col in ("prompt", "chosen", "rejected"):
         problem = messages_problem(row.get(col))
         if problem:
@@ -480,6 +499,9 @@ def validate(row: dict[str, Any]) -> str | None:
     for col in ("chosen", "rejected"):
         if row[col][0]["role"] != "assistant" or row[col][-1]["role"] != "assistant":
             return f"{col}_must_be_assistant_turn"
+        problem = role_order_problem(row["prompt"] + row[col])
+        if problem:
+            return f"{col}_{problem}"
     if row["chosen"] == row["rejected"]:
         return "chosen_equals_rejected"
     if acknowledges_unseen_turn(row.get("pair_source"), row["prompt"]) and \

@@ -6,8 +6,10 @@ later ("Couldn't cast array of type string to null"): with a tool call in one
 provider's file and none in another's, loading several files at once breaks.
 The pipeline therefore infers each column's type from *every* row of the lane
 and writes it into ``manifest.json`` as ``features`` in the dict form of
-``datasets.Features.to_dict()``; :func:`load_lane` passes it to
-``load_dataset``. Columns that are null everywhere are typed ``string``.
+``datasets.Features.to_dict()``; the typed Parquet copies of the lane's
+files (:mod:`.parquet`) are written with it, the card's YAML header repeats
+it, and :func:`load_lane` passes it to ``load_dataset``. Columns that are
+null everywhere are typed ``string``.
 """
 
 from __future__ import annotations
@@ -79,11 +81,13 @@ class FeatureCollector:
 
 
 def load_lane(folder: str | Path, files: list[str] | str | None = None, split: str | None = None):
-    """Load a lane folder's JSONL files with ``datasets``, typed from its manifest.
+    """Load a lane folder with ``datasets``, typed from its manifest.
 
-    ``files`` names data files inside the folder (default: every
-    ``<split>.<provider>.jsonl``, keyed by split). Needs the ``datasets``
-    package. Returns what ``datasets.load_dataset`` returns.
+    ``files`` names data files inside the folder, Parquet (``data/...``) or
+    JSONL (default: every provider's ``data/<split>.<provider>.parquet``,
+    keyed by split, the card's ``default`` config; folders written before the
+    Parquet copies existed load their ``<split>.<provider>.jsonl``). Needs
+    the ``datasets`` package. Returns what ``datasets.load_dataset`` returns.
     """
     from datasets import Features, load_dataset
 
@@ -91,12 +95,16 @@ def load_lane(folder: str | Path, files: list[str] | str | None = None, split: s
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     features = Features.from_dict(manifest["features"])
     if files is None:
-        names = sorted(n for n in manifest["files"] if "/" not in n and n.split(".")[1] != "mix")
+        typed = [n for n in manifest["files"] if n.startswith("data/") and n.endswith(".parquet")]
+        names = sorted(typed or [n for n in manifest["files"] if "/" not in n])
         data_files: Any = {}
         for name in names:
-            data_files.setdefault(name.split(".")[0], []).append(str(folder / name))
-    elif isinstance(files, str):
-        data_files = str(folder / files)
+            part, group = Path(name).name.split(".")[:2]
+            if group != "mix":
+                data_files.setdefault(part, []).append(str(folder / name))
+        builder = "parquet" if typed else "json"
     else:
-        data_files = [str(folder / f) for f in files]
-    return load_dataset("json", data_files=data_files, features=features, split=split)
+        names = [files] if isinstance(files, str) else list(files)
+        builder = "parquet" if all(n.endswith(".parquet") for n in names) else "json"
+        data_files = str(folder / files) if isinstance(files, str) else [str(folder / f) for f in files]
+    return load_dataset(builder, data_files=data_files, features=features, split=split)

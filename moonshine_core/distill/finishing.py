@@ -8,7 +8,6 @@ are stamped. Lanes never write those columns themselves.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -16,6 +15,7 @@ import attrs
 from ..ids import canonical_json
 from ..lane import Lane
 from ..records import Score
+from ..timeutil import epoch_to_iso
 from .messages import MESSAGE_KEYS
 from .provenance import ROW_SCHEMA_VERSION, payload_sha256, record_uid, redact_value
 from .textsignals import Redactor, detect_language
@@ -33,12 +33,6 @@ class RowOrigin:
     created_at: float | None = None
     last_message_at: float | None = None
     interaction_value: float = 0.0
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _normalise_messages(value: Any) -> Any:
@@ -96,8 +90,8 @@ class RowFinisher:
             "source_sha256": origin.raw_sha256,
             "content_sha256": payload_sha256(row, columns),
             "models": list(row.get("models") or []),
-            "conversation_created_at": _iso(origin.created_at),
-            "last_message_at": _iso(origin.last_message_at),
+            "conversation_created_at": epoch_to_iso(origin.created_at),
+            "last_message_at": epoch_to_iso(origin.last_message_at),
             "language": language,
             "language_score": float(language_score),
             "n_turns": turns,

@@ -23,15 +23,17 @@ applies wins:
     "rewrite", "make it shorter", ...: :data:`HESITANT`).
 
 Labels read from the next turn are never inferred for a refusal (pushback on
-a refusal may punish a right refusal, a new topic after one says nothing) nor
-for an answer nothing follows on its branch. An answer with none of these
-signals gives no row.
+a refusal may punish a right refusal, a new topic after one says nothing), for
+an answer nothing follows on its branch, nor from a next turn that is only an
+upload (it has no words to read). An answer with none of these signals gives
+no row.
 
 The prompt is built like the DPO prompt (:class:`.dpo.Answers`): the branch
 down to the user turn the answer replies to, visible turns and tool traffic,
-same-role turns merged, ending on ``user``. The completion is the answering
-turn as assistant messages only, merged into one: a turn with tool calls or
-results gives no row (a completion cannot hold a tool result).
+opening on a user turn, same-role turns merged, ending on ``user``. The
+completion is the answering turn as assistant messages only, merged into one:
+a turn with tool calls or results gives no row (a completion cannot hold a
+tool result).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..records import Conversation, Message
 from .agentic import synthesize_tools
 from .converters import to_sharegpt
 from .dpo import Answers, answer_text, common_prompt
-from .messages import ConversionStats, merge_same_role
+from .messages import ConversionStats, role_order_problem
 from .textsignals import has_pasted_error, is_confirmation, is_correction, is_refusal
 from .validate import messages_problem
 
@@ -111,15 +113,17 @@ def _row(answers: Answers, prompt_id: str, chain: list[str], nxt: Message | None
     prompt_ids, prompt = answers.prompt(prompt_id, stats, call_ids)
     if not prompt or prompt[-1]["role"] != "user":
         return None
-    completion = answers.convert(chain, completion_stats, dict(call_ids))
+    completion = answers.answer_messages(chain, completion_stats, call_ids)
     if not completion or any(m["role"] != "assistant" or m["tool_calls"] for m in completion):
         return None
-    completion = merge_same_role(completion, completion_stats)
     text = answer_text(completion)
     if not completion[-1]["content"].strip():
         return None
     feedback = answers.rating(chain)
-    verdict = follow_up(nxt.text) if nxt is not None else None
+    if nxt is None:
+        verdict = None
+    else:
+        verdict = follow_up(nxt.text) if nxt.text.strip() else "unclear"   # only an upload: nothing to read
     refusal = is_refusal(text)
     labelled = _label(feedback, verdict, refusal)
     if labelled is None:
@@ -132,6 +136,8 @@ def _row(answers: Answers, prompt_id: str, chain: list[str], nxt: Message | None
         flags.append("label_conflict")
     if refusal:
         flags.append("refusal")
+    if stats.leading_turns_cut:
+        flags.append("leading_turns_cut")
     kinds = completion_stats if completion_stats.reasoning_kinds else stats
     columns = {
         "label_source": source,
@@ -151,7 +157,7 @@ def _row(answers: Answers, prompt_id: str, chain: list[str], nxt: Message | None
     uses_tools = any(m["tool_calls"] for m in prompt)
     payload = {"prompt": prompt, "completion": completion, "label": label,
                "tools": synthesize_tools(prompt) if uses_tools else None}
-    return lane_row(LANE, answers.conversation, prompt_ids + list(chain), f"answer:{chain[-1]}", payload, columns)
+    return lane_row(LANE, answers.conversation, [], f"answer:{chain[-1]}", payload, columns)
 
 
 def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
@@ -165,7 +171,8 @@ def emit(conversation: Conversation, ctx: LaneContext) -> list[dict[str, Any]]:
 
 
 def validate(row: dict[str, Any]) -> str | None:
-    """The KTO shape: a prompt ending on a user turn, a non-empty assistant-only completion, a bool label."""
+    """The KTO shape: a prompt ending on a user turn, a non-empty assistant-only completion, a bool
+    label, prompt and completion in strict role order."""
     for col in ("prompt", "completion"):
         problem = messages_problem(row.get(col))
         if problem:
@@ -174,6 +181,9 @@ def validate(row: dict[str, Any]) -> str | None:
         return "prompt_must_end_on_user"
     if any(m["role"] != "assistant" or m["tool_calls"] for m in row["completion"]):
         return "completion_must_be_assistant_only"
+    problem = role_order_problem(row["prompt"] + row["completion"])
+    if problem:
+        return problem
     if not row["completion"][-1]["content"].strip():
         return "completion_empty"
     if not isinstance(row.get("label"), bool):

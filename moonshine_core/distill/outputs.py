@@ -1,4 +1,5 @@
-"""Writing a lane's folder: JSONL files, converted copies, ``manifest.json`` and the ``README.md`` card.
+"""Writing a lane's folder: JSONL files, their typed Parquet copies, converted copies,
+``manifest.json`` and the ``README.md`` card.
 
 Nothing written here holds a timestamp or the run id (the folder name carries
 it), and every file is written in a fixed order with sorted keys, so two
@@ -15,6 +16,9 @@ from typing import Any
 
 from ..jsonio import write_json_atomic, write_text_atomic
 from ..lane import Lane
+from .cardmeta import LICENSE_NAME, card_metadata, data_configs, render_yaml
+from .features import FeatureCollector
+from .parquet import write_parquet
 from .provenance import ROW_SCHEMA_VERSION
 
 MANIFEST_SCHEMA_VERSION = "1"
@@ -31,8 +35,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def parquet_name(jsonl_name: str) -> str:
+    """Where the typed copy of a top-level data file goes: ``data/<split>.<group>.parquet``."""
+    return f"data/{jsonl_name.removesuffix('.jsonl')}.parquet"
+
+
 class LaneWriter:
-    """Streams rows into ``<split>.<group>.jsonl`` files and their converted copies."""
+    """Streams rows into ``<split>.<group>.jsonl`` files and their converted copies; on
+    :meth:`close`, writes the typed Parquet copy of each data file under ``data/``."""
 
     def __init__(self, lane: Lane, folder: Path):
         self.lane = lane
@@ -40,6 +50,8 @@ class LaneWriter:
         self.handles: dict[str, Any] = {}
         self.rows: Counter[str] = Counter()
         self.skipped_conversions: Counter[str] = Counter()
+        # The Parquet schema needs every row's types, so the copies are written once all rows are in.
+        self.types = FeatureCollector()
 
     def _handle(self, name: str):
         if name not in self.handles:
@@ -51,6 +63,7 @@ class LaneWriter:
     def write(self, group: str, row: dict[str, Any]) -> None:
         name = f"{row['split']}.{group}.jsonl"
         self._handle(name).write(dumps_row(row) + "\n")
+        self.types.add(row)
         self.rows[name] += 1
         for fmt, convert in self.lane.converters.items():
             converted = convert(row)
@@ -61,12 +74,23 @@ class LaneWriter:
             self._handle(target).write(dumps_row(converted) + "\n")
             self.rows[target] += 1
 
+    def features(self) -> dict[str, Any]:
+        """The column types of every row written (the manifest's ``features``)."""
+        return self.types.features()
+
     def close(self) -> dict[str, dict[str, Any]]:
-        """Close every file; returns ``{relative path: {rows, bytes, sha256}}`` sorted by path."""
+        """Close every file and write the Parquet copies; returns ``{relative path: {rows, bytes,
+        sha256}}`` sorted by path."""
         for handle in self.handles.values():
             handle.close()
+        written = list(self.handles)
+        features = self.features()
+        for name in sorted(n for n in self.handles if "/" not in n):
+            target = parquet_name(name)
+            self.rows[target] = write_parquet(self.folder / name, self.folder / target, features)
+            written.append(target)
         files = {}
-        for name in sorted(self.handles):
+        for name in sorted(written):
             path = self.folder / name
             files[name] = {"rows": self.rows[name], "bytes": path.stat().st_size, "sha256": file_sha256(path)}
         return files
@@ -84,19 +108,60 @@ def _table(counter: dict[str, Any], head: tuple[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _loading(manifest: dict[str, Any], configs: dict[str, dict[str, list[str]]]) -> list[str]:
+    """The card's "Loading" section: a runnable example naming only files this run wrote."""
+    default = configs["default"]
+    if not default:
+        return ["## Loading\n", "No rows were distilled in this run: there is nothing to load.\n"]
+    files = manifest["files"]
+
+    def sizes(splits: dict[str, list[str]]) -> str:
+        counts = {split: sum(files[p]["rows"] for p in paths) for split, paths in splits.items()}
+        return ", ".join(f"{split} ({n} row{'' if n == 1 else 's'})" for split, n in counts.items())
+
+    code = ["import os", "from datasets import load_dataset", "",
+            f"ds = load_dataset(os.getcwd())          # every provider, typed: {sizes(default)}"]
+    if "mix" in configs:
+        code.append(f"mix = load_dataset(os.getcwd(), \"mix\")  # the balanced mixed-provider set: "
+                    f"{sizes(configs['mix'])}")
+    by_provider = manifest["counts"]["by_provider"]
+    if len(by_provider) > 1:
+        top = max(sorted(by_provider), key=lambda p: by_provider[p])
+        one = {split: f"data/{split}.{top}.parquet" for split in default
+               if f"data/{split}.{top}.parquet" in files}
+        code.append(f"one = load_dataset(\"parquet\", data_files={json.dumps(one)})   # {top} only")
+    return [
+        "## Loading\n",
+        "From this folder (`load_dataset` wants a named path, not `\".\"`):\n",
+        "```python\n" + "\n".join(code) + "\n```\n",
+        "`load_dataset(folder)` reads the `configs` of this card's YAML header: `default` is every "
+        "provider's `data/<split>.<provider>.parquet`" + (", `mix` the `data/<split>.mix.parquet` files"
+                                                          if "mix" in configs else "")
+        + "; the Parquet files carry the column types of `manifest.json` → `features`. The same rows are in "
+        "`<split>.<provider>.jsonl` (one JSON object a line); loading several JSONL files at once needs "
+        "`features=` from the manifest (see docs/lanes.md). The folder pushed to the Hub as it is loads "
+        "the same way by repository name.\n",
+    ]
+
+
+def _training(default: dict[str, list[str]], lane_spec: Lane) -> list[str]:
+    """The lane's own trainer snippet (it needs a model, so the tests do not run it)."""
+    if not lane_spec.loading or not default:
+        return []
+    note = "" if "train" in default else \
+        " This run wrote no train split (every conversation fell in eval): use `ds[\"eval\"]`."
+    return ["## Training\n", f"With `ds` from above, your model and its tokenizer:{note}\n",
+            f"```python\n{lane_spec.loading}\n```\n"]
+
+
 def write_card(folder: Path, manifest: dict[str, Any], lane_spec: Lane) -> None:
-    """The dataset card: what the rows are, where they came from, how to load them, what was left out."""
+    """The dataset card: a YAML header ``datasets`` and the Hub read (configs, features, licence),
+    then what the rows are, where they came from, how to load them, what was left out."""
     lane = lane_spec.name
     counts = manifest["counts"]
-    data_files = sorted(f for f in manifest["files"] if "/" not in f)
-    # Mixed-provider training only through the balanced mix; otherwise show one provider's files.
-    groups = sorted({f.split(".")[1] for f in data_files})
-    by_provider = counts["by_provider"]
-    group = "mix" if "mix" in groups else (max(sorted(by_provider), key=lambda p: by_provider[p])
-                                           if by_provider else "<provider>")
-    train, eval_ = f"train.{group}.jsonl", f"eval.{group}.jsonl"
     lane_key = f"by_{lane_spec.count_columns[0]}" if lane_spec.count_columns else None
     parts = [
+        render_yaml(card_metadata(lane_spec, manifest)),
         f"# Moonshine {lane} dataset\n",
         f"{lane_spec.title}, distilled from a Moonshine mash of chat exports.\n",
         f"- rows: {counts['rows']} (train {counts['by_split'].get('train', 0)}, "
@@ -117,16 +182,19 @@ def write_card(folder: Path, manifest: dict[str, Any], lane_spec: Lane) -> None:
                   f"`{manifest['mix']['mode']}`, {manifest['mix']['rows']} rows.\n",
                   _table({p: v["contributed"] for p, v in manifest["mix"]["providers"].items()},
                          ("provider", "contributed"))]
+    configs = data_configs(manifest["files"])
+    parts += _loading(manifest, configs) + _training(configs["default"], lane_spec)
     parts += [
-        "## Loading\n",
-        "```python\nfrom datasets import load_dataset\n"
-        f"ds = load_dataset(\"json\", data_files={{\"train\": \"{train}\", \"eval\": \"{eval_}\"}})\n"
-        f"{lane_spec.loading}\n```\n",
-        "Files are `<split>.<provider>.jsonl` (one provider each) and, with `--mix`, `<split>.mix.jsonl` "
-        "(the balanced mixed-provider set; its rows also appear in the provider files). A split file is "
-        "absent when no conversation fell in it.",
-        "Tool-call `arguments` and `tools` are JSON strings (decode them if your chat template wants objects).",
-        "Converted copies (OpenAI, ShareGPT) are under `converted/`; see docs/lanes.md.\n",
+        "## Files\n",
+        "- `data/<split>.<provider>.parquet`: typed, what the configs read; `<split>.<provider>.jsonl`: the "
+        "same rows as JSON lines. One provider per file; a split file is absent when no conversation fell "
+        "in it.",
+        "- `<split>.mix.*` (with `--mix`): the balanced mixed-provider set; its rows also appear in the "
+        "provider files.",
+        "- `converted/<format>/`: the rows in other formats (OpenAI, ShareGPT), not part of any config; see "
+        "docs/lanes.md.",
+        "- `manifest.json`: counts, left-out reasons, file hashes, column types.\n",
+        "Tool-call `arguments` and `tools` are JSON strings (decode them if your chat template wants objects).\n",
         "## Provenance and personal data\n",
         "Every row carries `record_uid`, `provider`, `provider_run_id`, `conversation_id`, "
         "`source_message_ids`, `source_sha256` (the stored raw conversation) and `content_sha256`. "
@@ -134,6 +202,10 @@ def write_card(folder: Path, manifest: dict[str, Any], lane_spec: Lane) -> None:
         "`pii_redactions`, `secrets_redacted`, `pii_types`); personal side records (account data) never "
         "reach a row and their values are redacted wherever they appear. Providers' terms may restrict "
         "training on their outputs: the `provider` column lets you filter.\n",
+        "## License\n",
+        f"`{LICENSE_NAME}`: the rows are the exporter's own chat history (their prompts and the assistants' "
+        "answers), not data Moonshine can license. Whoever shares this folder decides its terms, within the "
+        "providers' terms for their outputs.\n",
     ]
     write_text_atomic(folder / "README.md", "\n".join(parts))
 

@@ -202,7 +202,8 @@ class _Run:
         manifest = lane_manifest(
             lane, mash_hash=mash_hash, generator=self.generator, writer=writer, files=files,
             settings={"eval_fraction": settings.eval_fraction, "reasoning_policy": settings.reasoning_policy,
-                      "max_tool_output_chars": settings.max_tool_output_chars, "min_turns": settings.min_turns},
+                      "max_tool_output_chars": settings.max_tool_output_chars, "min_turns": settings.min_turns,
+                      "verify_code": settings.verify_code},
             counts={"rows": rows_total, "conversations": len(per_conv),
                     **{k: dict(sorted(v.items())) for k, v in sorted(counts.items())}},
             left_out=left_out, features=types.features(), mix_report=decisions.mix_report)
@@ -218,19 +219,21 @@ class _Run:
 
 def distill(workspace: Workspace, lanes: list[str] | None = None, mix: bool = False,
             pm: PluginManager | None = None, run_id: str | None = None,
-            progress: Progress | None = None) -> DistillResult:
+            progress: Progress | None = None, verify_code: bool | None = None) -> DistillResult:
     """Distil the workspace's mash into lane folders; returns what was written.
 
     ``lanes`` defaults to ``[lanes] enabled`` of ``moonshine.toml`` (every
     registered lane when unset); ``mix`` adds the balanced mixed-provider
     files; ``run_id`` defaults to ``distill_YYYYMMDD_HHMMSS`` (UTC) and is
     never reused. ``progress`` is called with ``(conversations done, total)``.
+    ``verify_code`` overrides ``[lanes] verify_code`` (the GRPO lane re-runs
+    logged code in the sandbox; see :mod:`moonshine_core.sandbox`).
     The run is built in the workspace's staging area and moved into place at
     the end, so a failure leaves no half-written lane folder.
     """
     ws = workspace
     pm = pm or make_plugin_manager()
-    plan = plan_distill(ws, pm, lanes, mix, run_id)
+    plan = plan_distill(ws, pm, lanes, mix, run_id, verify_code)
     with ws.lock():
         staging = ws.staging_dir / plan.run_id
         shutil.rmtree(staging, ignore_errors=True)

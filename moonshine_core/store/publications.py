@@ -33,6 +33,14 @@ def mark_published(conn: apsw.Connection, run_id: str) -> None:
         conn.execute(f"UPDATE {TABLE} SET state = 'published' WHERE run_id = ?", (run_id,))
 
 
+def is_recorded(conn: apsw.Connection, run_id: str) -> bool:
+    """Whether the mash records a distill run ``run_id`` (published or pending), even if ``moonshine
+    gc`` has since removed its folders: its id is then used, and reusing it would mix two runs."""
+    if not conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = ?", (TABLE,)).get:
+        return False
+    return bool(conn.execute(f"SELECT count(*) FROM {TABLE} WHERE run_id = ?", (run_id,)).get)
+
+
 def pending_runs(conn: apsw.Connection) -> list[str]:
     """Distill runs recorded but not (yet) known to be published."""
     if not conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = ?", (TABLE,)).get:
