@@ -33,7 +33,7 @@ from .jsonio import read_json, write_json_atomic, write_text_atomic
 from .mash import snapshot
 from .mergelog import locked, upgrade_mash
 from .runs import ARCHIVE_RECORD, run_state
-from .sources import file_sha256, folder_sha256
+from .sources import file_sha256, folder_sha256, ignore_unread
 from .store.faults import fault_point
 from .timeutil import utc_now_iso
 from .workspace import Workspace
@@ -88,7 +88,7 @@ def _copy_artifacts(ws: Workspace, provider: str, run_id: str, manifest: dict[st
         kind = "dir" if source.is_dir() else "file"
         if kind == "dir":
             target = building / "source" / source.name
-            shutil.copytree(source, target)
+            shutil.copytree(source, target, ignore=ignore_unread)   # exactly the files hashed and read
             copied = folder_sha256(target)
         else:
             target = building / "source" / source.name

@@ -73,6 +73,8 @@ class _Tally:
     evidence: RawEvidence = attrs.field(factory=RawEvidence)
     written: dict[str, Counts] = attrs.field(factory=lambda: {t: Counts() for t in RECORD_TABLES})
     seconds: Counter = attrs.field(factory=Counter)
+    #: Export-folder entries that are not members (links, devices, FIFOs), with the reason.
+    skipped: dict[str, str] = attrs.field(factory=dict)
 
 
 def clean_staging(ws: Workspace) -> list[str]:
@@ -171,6 +173,7 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
                    "texts_tokenised": counter.tokenised, "cache_hits": counter.cache_hits},
         "unknown_shapes": dict(sorted(tally.unknown_shapes.items())),
         "not_normalised": tally.failures,
+        "skipped_members": tally.skipped,
         "gates_raw": gates,
         "files": {"db": db_path.name, "db_sha256": db_sha256, "ledger": f"token_ledger.{provider}.{run_id}.json"},
     }
@@ -231,6 +234,7 @@ def _stream_into(store: Store, pm: PluginManager, pre: PreflightResult, prov: Pr
                 progress(source.bytes_read, total_bytes, tally.conversations)
                 last_progress = time.perf_counter()
         _flush(store, batch, prov, counter, tally)
+        tally.skipped = source.skipped()
         if progress is not None:
             progress(total_bytes, total_bytes, tally.conversations)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from typing import Any
 
+from . import search as search_index
 from .errors import StoreError
 from .sources import file_sha256
 from .store import Store, history
@@ -34,9 +35,14 @@ from .workspace import Workspace
 
 
 def ensure_mash(ws: Workspace) -> Path:
-    """Create an empty mash (current schema) when there is none; returns its path."""
+    """Create an empty mash (current schema, search index) when there is none; returns its path."""
     if not ws.mash_path.exists():
-        Store(ws.mash_path).close()
+        store = Store(ws.mash_path)
+        try:
+            with store.conn:
+                search_index.install(store.conn)
+        finally:
+            store.close()
     return ws.mash_path
 
 

@@ -47,6 +47,7 @@ import attrs
 
 from .jsonio import read_json, write_json_atomic
 from .ledger import refresh_main_ledger
+from . import search as search_index
 from .mash import ensure_mash, mash_sha256, settle_mash
 from .store import history, publications
 from .store.db import close as close_db
@@ -219,10 +220,11 @@ def upgrade_mash(ws: Workspace) -> bool:
     try:
         log = history.read_log(conn)
         adopt = replay(manifest).in_force if log is None or (not log and history.has_records(conn)) else []
-        if schema_version(conn) == SCHEMA_VERSION and not adopt:
+        if schema_version(conn) == SCHEMA_VERSION and not adopt and search_index.has_index(conn):
             return False
         with conn:
             migrate_db(conn)
+            search_index.install(conn)
             sha = history.records_sha256(conn)
             for n, entry in enumerate(adopt):
                 adopted = {**entry, "adopted_from_manifest": True}
@@ -244,6 +246,8 @@ def needs_upgrade(ws: Workspace) -> str | None:
         version = schema_version(conn)
         if version < SCHEMA_VERSION:
             return f"the mash has schema version {version}, older than this moonshine-core's ({SCHEMA_VERSION})"
+        if not search_index.has_index(conn):
+            return "the mash has no search index yet (an older moonshine-core made it)"
     finally:
         conn.close()
     manifest, _ = read_manifest(ws)

@@ -9,8 +9,10 @@ The export's hash (:meth:`ExportSource.sha256`) is the sha256 of the file for a
 zip or single file; for a folder it is the sha256 over, for every regular file
 in sorted relative-path order, the UTF-8 relative path (``/`` separators), a
 NUL byte, the file's own sha256 as hex, and a newline. Hidden files and
-folders (names starting with ``.``) are included: the hash covers exactly
-what is on disk.
+folders (names starting with ``.``) are included. Symbolic links are never
+followed and FIFOs, sockets and devices never opened: they are not members
+and not hashed (:meth:`ExportSource.skipped` lists them), so the hash covers
+exactly the files that are read.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -54,14 +57,65 @@ def folder_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def _walk_files(root: Path) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    return walk_export_folder(root)[0]
+
+
+def _not_read(path: Path) -> str | None:
+    """Why a folder entry is not part of the export (never followed, never read), or ``None``.
+
+    Symbolic links are not followed, wherever they point: a link can lead out of the export (to
+    ``/etc``, to another user's files) or to a device (``/dev/zero`` never ends). FIFOs, sockets and
+    devices are never opened (opening a FIFO waits for a writer forever).
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (not followed)"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return f"{_file_type(mode)} (not read)"
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def walk_export_folder(root: str | os.PathLike[str]) -> tuple[list[str], dict[str, str]]:
+    """An export folder's regular files (sorted relative paths, ``/`` separators) and what was left
+    out with the reason (:func:`_not_read`): the members the export holds, hashes and archives."""
+    root = Path(root)
+    found: list[str] = []
+    skipped: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):   # os.walk never descends into linked folders
         dirnames.sort()
+        for name in list(dirnames):
+            reason = _not_read(Path(dirpath) / name)
+            if reason:
+                dirnames.remove(name)
+                skipped[(Path(dirpath) / name).relative_to(root).as_posix()] = reason
         for name in filenames:
             full = Path(dirpath) / name
-            if full.is_file():
-                found.append(full.relative_to(root).as_posix())
-    return sorted(found)
+            rel = full.relative_to(root).as_posix()
+            reason = _not_read(full)
+            if reason:
+                skipped[rel] = reason
+            else:
+                found.append(rel)
+    return sorted(found), dict(sorted(skipped.items()))
+
+
+def ignore_unread(dirpath: str, names: list[str]) -> set[str]:
+    """A ``shutil.copytree`` ``ignore`` that leaves out what :func:`walk_export_folder` leaves out, so
+    an archived copy holds exactly the files that were hashed and read."""
+    return {name for name in names if _not_read(Path(dirpath) / name)}
 
 
 @attrs.define
@@ -213,10 +267,16 @@ class ExportSource:
     """
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path).resolve()
+        self.path = Path(path).resolve()   # a link the user names is followed: they chose it
         if not self.path.exists():
             raise ParseError("no such file or folder", path=str(path))
+        mode = self.path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # zipfile.is_zipfile on a FIFO or /dev/zero would wait or read forever.
+            raise ParseError(f"is {_file_type(mode)}, not an export: give a zip, an export folder or a file",
+                             path=str(path))
         self._zip: zipfile.ZipFile | None = None
+        self._skipped: dict[str, str] = {}
         if self.path.is_dir():
             self.kind = "dir"
         elif zipfile.is_zipfile(self.path):
@@ -236,13 +296,26 @@ class ExportSource:
         """Every member's relative path, sorted."""
         if self._names is None:
             if self.kind == "dir":
-                self._names = _walk_files(self.path)
+                self._names, self._skipped = walk_export_folder(self.path)
             elif self.kind == "zip":
                 assert self._zip is not None
-                self._names = sorted(i.filename for i in self._zip.infolist() if not i.is_dir())
+                names = [i.filename for i in self._zip.infolist() if not i.is_dir()]
+                twice = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
+                if twice:
+                    # zipfile would open only the last of them: reading one silently drops the others.
+                    raise ParseError(f"the zip holds {len(twice)} member name(s) more than once ({', '.join(twice[:3])}); "
+                                     "which copy is the export cannot be told: unzip it and give the folder or "
+                                     "the file you mean", path=str(self.path))
+                self._names = sorted(names)
             else:
                 self._names = [self.path.name]
         return list(self._names)
+
+    def skipped(self) -> dict[str, str]:
+        """Entries of an export folder that are not members, with the reason: symbolic links (never
+        followed), FIFOs, sockets, devices, unreadable entries. Empty for a zip or a single file."""
+        self.names()
+        return dict(self._skipped)
 
     def find(self, pattern: str) -> list[str]:
         """Members whose base name fully matches the regular expression ``pattern``, sorted."""
@@ -253,6 +326,8 @@ class ExportSource:
         """Open a member for binary reading (a context manager)."""
         try:
             if self.kind == "dir":
+                if name not in self.names():
+                    raise KeyError(name)   # a link or device named directly is still not a member
                 handle: IO[bytes] = open(self.path / name, "rb")
             elif self.kind == "zip":
                 assert self._zip is not None

@@ -5,4 +5,4 @@ Importing the package registers every command on the group, so each way in
 :mod:`.group`) sees the whole command set.
 """
 
-from . import commands, distill_command  # noqa: F401
+from . import commands, distill_command, export_command, gc_command, search_command, show_command  # noqa: F401

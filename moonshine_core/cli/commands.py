@@ -165,6 +165,9 @@ def ingest_command(obj: Context, export: str, provider: str | None, run_id: str 
              f"{m['counts']['db_rows']['side_records']:,} side records",
              f"tokens      {m['tokens']['headline_non_system']:,} non-system (o200k_base)",
              f"not normalised {len(m['not_normalised'])}; unknown shapes {sum(m['unknown_shapes'].values())}"]
+    if m.get("skipped_members"):
+        lines.append(f"skipped     {len(m['skipped_members'])} folder entries that are not files of the export "
+                     "(links are never followed; devices and FIFOs never read): see manifest.json")
     lines += [f"gate        {'PASS' if g['passed'] else 'FAIL'} {name}" for name, g in gates.items()]
     obj.emit({"run_id": result.run_id, "provider": result.provider, "run_dir": result.run_dir,
               "manifest": m}, "\n".join(lines))

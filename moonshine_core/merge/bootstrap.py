@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import search as search_index
 from ..errors import RefusedError, StoreError
 from ..ledger import refresh_main_ledger
 from ..mash import mash_sha256, settle_mash
@@ -62,6 +63,7 @@ def bootstrap(ws: Workspace, source: str | os.PathLike[str]) -> dict[str, Any]:
                      "source_path": str(source), "source_sha256": source_sha, "rows": counts,
                      "providers": providers, "mash_sha256_before": mash_sha256(ws)}
             with store.conn:
+                search_index.install(store.conn)  # a run DB as source has none; the mash always does
                 history.clear(store.conn)  # the source's own history is not this workspace's
                 entry["records_sha256"] = history.records_sha256(store.conn)
                 history.append(store.conn, entry)

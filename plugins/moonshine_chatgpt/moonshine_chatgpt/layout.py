@@ -72,6 +72,9 @@ class Layout:
     confidence: float = 0.0
     evidence: list[str] = attrs.field(factory=list)
     rejected: str | None = None
+    #: Files named like a conversations file that could not be read as one, with why: parsing refuses
+    #: the export rather than succeed with the conversations silently missing.
+    unread: list[str] = attrs.field(factory=list)
 
     @property
     def variant(self) -> str:
@@ -162,6 +165,13 @@ def classify_sniff(sniff: JsonSniff, name: str) -> tuple[str, str, float, str] |
 # -- layout discovery ----------------------------------------------------------
 
 
+def _empty_array(source: ExportSource, name: str) -> bool:
+    try:
+        return re.fullmatch(rb"(?:\xef\xbb\xbf)?\s*\[\s*\]\s*", source.head(name, 4096)) is not None
+    except ParseError:
+        return False
+
+
 def _sniff(source: ExportSource, name: str) -> JsonSniff | None:
     try:
         return source.sniff_json(name)
@@ -218,6 +228,7 @@ def _discover_archive(source: ExportSource, names: list[str], layout: Layout) ->
     for name in conversation_names:
         sniff = _sniff(source, name)
         if sniff is None:
+            layout.unread.append(f"{name}: cannot be read")
             continue
         found = classify_sniff(sniff, name)
         if sniff.top != "invalid" and looks_deepseek(sniff):
@@ -225,6 +236,9 @@ def _discover_archive(source: ExportSource, names: list[str], layout: Layout) ->
             layout.members = []
             return layout
         if found is None or found[0] != "conversations":
+            if not _empty_array(source, name):   # `[]` is an account with no conversations, not damage
+                layout.unread.append(f"{name}: {sniff.error or 'not an array of conversations'}"
+                                     + ("" if sniff.top in ("invalid", "array") else f" (a JSON {sniff.top})"))
             continue
         layout.members.append(Member(name=name, kind="conversations", prefix=found[1]))
         if found[2] > best:

@@ -46,6 +46,9 @@ def iter_raw_records(source: ExportSource) -> Iterator[RawRecord]:
     layout = discover(source)
     if not layout.members:
         raise ParseError(f"not a ChatGPT export ({layout.rejected or 'no recognised files'})", path=str(source.path))
+    if layout.unread:
+        raise ParseError(f"the export's conversations cannot all be read: {'; '.join(layout.unread)}; "
+                         "nothing was ingested (export again, or fix or remove the file)", path=str(source.path))
     variant = layout.variant
     conversations = layout.conversation_members()
     sides = layout.side_members()
