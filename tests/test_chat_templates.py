@@ -30,7 +30,6 @@ from moonshine_core.chat import (  # noqa: E402
     template_tools,
 )
 from moonshine_core.records import Conversation, ToolCall, ToolResult  # noqa: E402
-from moonshine_core.testing import real_exports_dir  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "chat_templates"
 FAMILIES = {
@@ -40,7 +39,6 @@ FAMILIES = {
     "mistral": "mistral-7b-instruct-v0.3.jinja",
     "gemma3": "gemma3-it.jinja",
 }
-REAL = real_exports_dir(start=__file__)
 NEEDS_TRANSFORMERS = "rendering chat templates needs transformers and tokenizers (pip install transformers)"
 
 
@@ -452,28 +450,13 @@ REAL_PICKS = {
 
 @pytest.fixture(scope="module")
 def real_rows(tmp_path_factory):
-    if REAL is None:
-        pytest.skip("no ../shared/real-exports")
-    archive = pytest.importorskip("moonshine_core.archive")
-    merge = pytest.importorskip("moonshine_core.merge")
     from moonshine_core.distill import distill
-    from moonshine_core.ingest import ingest
     from moonshine_core.plugins import make_plugin_manager
-    from moonshine_core.workspace import Workspace
+    from real_fixtures import merged_real_workspace
 
     pm = make_plugin_manager()
-    missing = set(REAL_PICKS) - set(pm.providers())
-    if missing:
-        pytest.skip(f"provider plugins not installed: {sorted(missing)}")
-    root = tmp_path_factory.mktemp("real-chat-templates")
-    (root / "moonshine.toml").write_text('[lanes]\nreasoning_policy = "keep_raw"\n')
-    ws = Workspace.open(root)
-    for provider, names in REAL_PICKS.items():
-        for name in names:
-            if (REAL / name).exists():
-                result = ingest(REAL / name, provider=provider, workspace=ws, pm=pm)
-                archive.archive_run(ws, result.run_id)
-                merge.merge_run(ws, result.run_id)
+    ws, _ = merged_real_workspace(tmp_path_factory.mktemp("real-chat-templates") / "ws", REAL_PICKS,
+                                  settings='[lanes]\nreasoning_policy = "keep_raw"\n')
     distill(ws, lanes=["agentic_code", "conversational"], pm=pm, run_id="distill_real_chat")
     rows = [r for lane in ("agentic_code", "conversational") for r in fx.lane_rows(ws, lane, "distill_real_chat")]
     if not any(calls_of(r) for r in rows):

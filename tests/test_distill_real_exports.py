@@ -9,31 +9,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from moonshine_core.distill.grpo import LEFT_OUT_REASONS
-from moonshine_core.testing import real_exports_dir
 
-REAL = real_exports_dir(start=__file__)
-#: A few exports per provider, chosen for signal: regenerate branches and feedback (chatgpt),
-#: code-interpreter runs (realazthat), inline model comparisons (VRSEx), tool sessions (claude_code).
-PICKS = {
-    "chatgpt": ["chatgpt/MAX0240__filesxo__conversations.json",
-                "chatgpt/realazthat__chatgpt2graph__examples__conversations.json",
-                "chatgpt/VRSEx__ADHD__model_comparisons.json",
-                "chatgpt/yoonchoonkoon__chatgpt-archive__DERIVED_selected_conversations.json"],
-    "claude": ["claude/Superkikim__nexus-ai-chat-importer__local_resources__Claude.json",
-               "claude/idanmashaal__Now2ai-Claude-Export-Processor__data__conversations.json",
-               "claude_code/marot__spotter__test__fixtures__transcripts__tool_heavy.jsonl",
-               "claude_code/marot__spotter__test__fixtures__transcripts__short.jsonl"],
-    "deepseek": ["deepseek/ceyaima__deepseek-exporter__samples__DeepSeek_-_sample_2025-05-21T17-13-38__at_commit_179ac78.json",
-                 "deepseek/tbdtechpro__KeroMDizer__tests__fixtures__sample_deepseek_conversations.SYNTHETIC.json"],
-    "qwen": ["qwen/AfterThink__AfterChat-Converter__examples__small.json",
-             "qwen/AfterThink__AfterChat-Converter__crates__afterchat-qwen__examples__single.json"],
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from real_fixtures import PICKS, REAL, merged_real_workspace  # noqa: E402,F401  (PICKS: other modules import it here)
+
 LANES = ("dpo", "kto", "grpo", "agentic_code", "conversational")
 #: Left-out reasons docs/lanes.md documents as rules rather than lane bugs (GRPO: code runs that cannot be,
 #: or were not, reproduced).
@@ -46,35 +32,12 @@ pytestmark = pytest.mark.real_exports
 
 @pytest.fixture(scope="module")
 def distilled(tmp_path_factory):
-    if REAL is None:
-        pytest.skip("no ../shared/real-exports")
     pytest.importorskip("datasets")
-    archive = pytest.importorskip("moonshine_core.archive")
-    merge = pytest.importorskip("moonshine_core.merge")
-    if not hasattr(archive, "archive_run") or not hasattr(merge, "merge_run"):
-        pytest.skip("archive/merge stage not available")
     from moonshine_core.distill import distill
-    from moonshine_core.ingest import ingest
     from moonshine_core.plugins import make_plugin_manager
-    from moonshine_core.workspace import Workspace
 
     pm = make_plugin_manager()
-    missing = set(PICKS) - set(pm.providers())
-    if missing:
-        pytest.skip(f"provider plugins not installed: {sorted(missing)}")
-    ws = Workspace.open(tmp_path_factory.mktemp("real-distill"))
-    ingested = []
-    for provider, names in PICKS.items():
-        for name in names:
-            path = REAL / name
-            if not path.exists():
-                continue
-            result = ingest(path, provider=provider, workspace=ws, pm=pm)
-            archive.archive_run(ws, result.run_id)
-            merge.merge_run(ws, result.run_id)
-            ingested.append(provider)
-    if not ingested:
-        pytest.skip("none of the picked real exports is present")
+    ws, ingested = merged_real_workspace(tmp_path_factory.mktemp("real-distill") / "ws")
     result = distill(ws, pm=pm, run_id="distill_real", mix=True)
     return ws, result, sorted(set(ingested))
 

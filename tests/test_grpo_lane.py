@@ -19,7 +19,6 @@ from moonshine_core.lane import LaneContext  # noqa: E402
 from moonshine_core.plugins import make_plugin_manager  # noqa: E402
 from moonshine_core.records import Conversation, Feedback, ToolCall, ToolResult  # noqa: E402
 from moonshine_core.rewards import REWARD_FUNCS, accuracy_reward  # noqa: E402
-from moonshine_core.testing import real_exports_dir  # noqa: E402
 from moonshine_core.workspace import LaneSettings  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "lanes.md"
@@ -244,7 +243,6 @@ def test_every_left_out_reason_is_documented():
 
 
 # -- real exports ------------------------------------------------------------------------------
-REAL = real_exports_dir(start=__file__)
 #: Code-interpreter sessions (realazthat: a U(0,1) question and plots; yoonchoonkoon: uploads, plots,
 #: warnings) and a Claude Code session whose runs are shell commands.
 REAL_PICKS = {"chatgpt": ["chatgpt/realazthat__chatgpt2graph__examples__conversations.json",
@@ -254,24 +252,10 @@ REAL_PICKS = {"chatgpt": ["chatgpt/realazthat__chatgpt2graph__examples__conversa
 
 @pytest.fixture(scope="module")
 def real_grpo(tmp_path_factory):
-    if REAL is None:
-        pytest.skip("no ../shared/real-exports")
-    archive = pytest.importorskip("moonshine_core.archive")
-    merge = pytest.importorskip("moonshine_core.merge")
-    from moonshine_core.ingest import ingest
-    from moonshine_core.workspace import Workspace
+    from real_fixtures import merged_real_workspace
 
     pm = make_plugin_manager()
-    if not {"chatgpt", "claude"} <= set(pm.providers()):
-        pytest.skip("chatgpt/claude plugins not installed")
-    ws = Workspace.open(tmp_path_factory.mktemp("real-grpo"))
-    for provider, names in REAL_PICKS.items():
-        for name in names:
-            if not (REAL / name).exists():
-                pytest.skip(f"{name} is not in the real exports")
-            run = ingest(REAL / name, provider=provider, workspace=ws, pm=pm).run_id
-            archive.archive_run(ws, run)
-            merge.merge_run(ws, run)
+    ws, _ = merged_real_workspace(tmp_path_factory.mktemp("real-grpo") / "ws", REAL_PICKS, require_all=True)
     off = distill(ws, pm=pm, run_id="off", lanes=["grpo"])
     on = distill(ws, pm=pm, run_id="on", lanes=["grpo"], verify_code=True)
     return ws, off, on

@@ -24,7 +24,6 @@ from moonshine_core.distill.features import FeatureCollector  # noqa: E402
 from moonshine_core.distill.parquet import arrow_schema, write_parquet  # noqa: E402
 from moonshine_core.lane import Lane  # noqa: E402
 from moonshine_core.plugins import make_plugin_manager  # noqa: E402
-from moonshine_core.testing import real_exports_dir  # noqa: E402
 
 datasets = pytest.importorskip("datasets")
 yaml = pytest.importorskip("yaml")
@@ -366,31 +365,13 @@ def test_write_parquet_fills_absent_keys_and_survives_rows_longer_than_a_block(t
 
 # -- real exports -------------------------------------------------------------------------------
 
-REAL = real_exports_dir(start=__file__)
-
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    if REAL is None:
-        pytest.skip("no ../shared/real-exports")
-    archive = pytest.importorskip("moonshine_core.archive")
-    merge = pytest.importorskip("moonshine_core.merge")
-    from moonshine_core.ingest import ingest
-    from moonshine_core.workspace import Workspace
-    from test_distill_real_exports import PICKS
+    from real_fixtures import merged_real_workspace
 
     manager = make_plugin_manager()
-    missing = set(PICKS) - set(manager.providers())
-    if missing:
-        pytest.skip(f"provider plugins not installed: {sorted(missing)}")
-    root = tmp_path_factory.mktemp("real-packaging")
-    ws = Workspace.open(root / "ws")
-    for provider, names in PICKS.items():
-        for name in names:
-            if (REAL / name).exists():
-                result = ingest(REAL / name, provider=provider, workspace=ws, pm=manager)
-                archive.archive_run(ws, result.run_id)
-                merge.merge_run(ws, result.run_id)
+    ws, _ = merged_real_workspace(tmp_path_factory.mktemp("real-packaging") / "ws")
     distill(ws, pm=manager, run_id="mixed", mix=True)
     distill(ws, pm=manager, run_id="plain")
     return ws

@@ -24,7 +24,6 @@ from moonshine_core.distill.messages import (ConversionStats, convert, merge_sam
 from moonshine_core.distill.validate import alternates  # noqa: E402
 from moonshine_core.lane import SOURCES_KEY, LaneContext, lane_row  # noqa: E402
 from moonshine_core.records import Attachment, Comparison, Conversation, ToolCall, ToolResult  # noqa: E402
-from moonshine_core.testing import real_exports_dir  # noqa: E402
 
 LANES = {"dpo": dpo, "kto": kto, "grpo": grpo, "agentic_code": agentic, "conversational": conversational}
 
@@ -282,7 +281,6 @@ def test_inline_comparison_prompts_open_on_a_user_turn_with_one_system_message()
 
 # -- on the real exports -----------------------------------------------------------------------------
 
-REAL = real_exports_dir(start=__file__)
 #: Exports with uploads that carry no text (yoonchoonkoon: as the first turn; bobbytango: between answers),
 #: inline comparisons with repeated system prompts (VRSEx), code runs and tool sessions.
 PICKS = {
@@ -347,29 +345,14 @@ def _in_row(text: str, row_text: str, row_words: set[str]) -> bool:
 
 @pytest.fixture(scope="module")
 def real_rows(tmp_path_factory):
-    if REAL is None:
-        pytest.skip("no ../shared/real-exports")
-    archive = pytest.importorskip("moonshine_core.archive")
-    merge = pytest.importorskip("moonshine_core.merge")
     from moonshine_core.distill import distill
-    from moonshine_core.ingest import ingest
     from moonshine_core.plugins import make_plugin_manager
     from moonshine_core.store import Store
     from moonshine_core.store import corpus
-    from moonshine_core.workspace import Workspace
+    from real_fixtures import merged_real_workspace
 
     pm = make_plugin_manager()
-    if set(PICKS) - set(pm.providers()):
-        pytest.skip(f"provider plugins not installed: {sorted(set(PICKS) - set(pm.providers()))}")
-    ws = Workspace.open(tmp_path_factory.mktemp("opening-turns"))
-    for provider, names in PICKS.items():
-        for name in names:
-            if (REAL / name).exists():
-                run = ingest(REAL / name, provider=provider, workspace=ws, pm=pm)
-                archive.archive_run(ws, run.run_id)
-                merge.merge_run(ws, run.run_id)
-    if not ws.mash_path.exists():
-        pytest.skip("none of the picked real exports is present")
+    ws, _ = merged_real_workspace(tmp_path_factory.mktemp("opening-turns") / "ws", PICKS)
     distill(ws, pm=pm, run_id="distill_opening")
     with Store(ws.mash_path) as store:
         stored = {(row["provider"], conv.conversation_id, m.message_id): m

@@ -142,8 +142,8 @@ def tiny_checkpoint(folder: str | Path, texts) -> str:
 
 
 def distill_real_exports(root: Path, lanes: tuple[str, ...], run_id: str = "distill_real") -> dict[str, Path]:
-    """Ingest, archive and merge the real exports tests/test_distill_real_exports.py picks into a
-    fresh workspace at ``root``, distil ``lanes`` (with ``--mix``) under ``[lanes] verify_code =
+    """The real exports tests/real_fixtures.py picks, merged, copied to ``root`` (which must not
+    exist yet); distil ``lanes`` (with ``--mix``) under ``[lanes] verify_code =
     true`` (the GRPO lane keeps code rows only when their logged run reproduces), and return each
     lane's folder.
 
@@ -151,35 +151,12 @@ def distill_real_exports(root: Path, lanes: tuple[str, ...], run_id: str = "dist
     """
     import pytest
 
-    from moonshine_core.testing import real_exports_dir
-
-    real = real_exports_dir(start=__file__)
-    if real is None:
-        pytest.skip("no ../shared/real-exports")
     pytest.importorskip("datasets")
-    from moonshine_core import archive, merge
     from moonshine_core.distill import distill
-    from moonshine_core.ingest import ingest
     from moonshine_core.plugins import make_plugin_manager
-    from moonshine_core.workspace import Workspace
-    from test_distill_real_exports import PICKS   # one choice of real exports for every acceptance test
+    from real_fixtures import merged_real_workspace   # one choice of real exports for every acceptance test
 
     pm = make_plugin_manager()
-    missing = set(PICKS) - set(pm.providers())
-    if missing:
-        pytest.skip(f"provider plugins not installed: {sorted(missing)}")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "moonshine.toml").write_text("[lanes]\nverify_code = true\n", encoding="utf-8")
-    ws = Workspace.open(root)
-    merged = 0
-    for provider, names in PICKS.items():
-        for name in names:
-            if (real / name).exists():
-                run = ingest(real / name, provider=provider, workspace=ws, pm=pm)
-                archive.archive_run(ws, run.run_id)
-                merge.merge_run(ws, run.run_id)
-                merged += 1
-    if not merged:
-        pytest.skip("none of the picked real exports is present")
+    ws, _ = merged_real_workspace(root, settings="[lanes]\nverify_code = true\n")
     distill(ws, lanes=list(lanes), pm=pm, run_id=run_id, mix=True)
     return {lane: ws.distill_dir(lane, run_id) for lane in lanes}
