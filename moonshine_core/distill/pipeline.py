@@ -36,7 +36,6 @@ from ..workspace import Workspace
 from .corpus_pass import LaneDecisions, RowFacts, decide
 from .dedup import NearDupIndex
 from .emitting import Emitter
-from .features import FeatureCollector
 from .finishing import RowFinisher, RowOrigin
 from .outputs import LaneWriter, lane_manifest, write_card, write_manifest
 from .personal import profile_terms
@@ -176,14 +175,12 @@ class _Run:
         counted = ("provider", "split", "language") + lane.count_columns
         counts: dict[str, Counter[str]] = {f"by_{c}": Counter() for c in counted + ("flag",)}
         per_conv: dict[tuple[str, str], Counter[str]] = {}
-        types = FeatureCollector()
         with open(self.spills[lane.name].path, encoding="utf-8") as spill:
             for line in spill:
                 row = json.loads(line)
                 row = decisions.apply(row, conversation_key(row["provider"], row["conversation_id"]))
                 mixed = row["record_uid"] in decisions.mixed
-                types.add(row)
-                writer.write(row["provider"], row)
+                writer.write(row["provider"], row)   # the writer collects the column types too
                 if mixed:
                     writer.write("mix", row)
                 for col in counted:
@@ -206,7 +203,7 @@ class _Run:
                       "verify_code": settings.verify_code},
             counts={"rows": rows_total, "conversations": len(per_conv),
                     **{k: dict(sorted(v.items())) for k, v in sorted(counts.items())}},
-            left_out=left_out, features=types.features(), mix_report=decisions.mix_report)
+            left_out=left_out, features=writer.features(), mix_report=decisions.mix_report)
         write_manifest(folder, manifest)
         write_card(folder, manifest, lane)
         for (provider, cid), c in sorted(per_conv.items()):
