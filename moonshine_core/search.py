@@ -87,11 +87,10 @@ def install(conn: apsw.Connection) -> bool:
     """
     if has_index(conn):
         return False
-    existed = bool(conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = ?", (FTS_TABLE,)).get)
     conn.execute(_INSTALL)
-    if not existed or conn.execute("SELECT EXISTS (SELECT 1 FROM messages)").get:
-        # Triggers index only what changes from now on; 'rebuild' indexes what is there.
-        conn.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+    # Triggers index only what changes from now on; 'rebuild' indexes what is there (a part left by
+    # an older index included).
+    conn.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
     return True
 
 
