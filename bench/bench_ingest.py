@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_ingest.py --conversations 2000 8000
 
-For each size it writes a single-line conversations.json (ChatGPT "mapping" trees with a
-regeneration branch, code-interpreter tool traffic and distinct text per message), ingests it
+For each size it writes a realistic single-line conversations.json with bench/generate_export.py
+(about 38 KB and 17 messages per conversation; see that module), ingests it
 in a fresh subprocess into a throwaway workspace, and prints size, wall time, MB/s,
 conversations/s, tokens/s and peak RSS (ru_maxrss). Needs the moonshine-chatgpt plugin.
 Numbers go in notes, not tests.
@@ -13,59 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-WORDS = ("the of and to in is that for it as with was on be by this are from at or an have not but "
-         "data model token export stream merge ledger python tree branch message answer question code "
-         "error test value result function return import class string number list dict sqlite").split()
+from generate_export import BYTES_PER_CONVERSATION
+from generate_export import write_export as _write_sized
 
 
-def sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)) + f" #{rng.randrange(10**9)}"
-
-
-def conversation(i: int, rng: random.Random) -> dict:
-    base = 1_700_000_000 + i * 1000
-    mapping = {"root": {"id": "root", "parent": None, "children": [], "message": None}}
-    parent = "root"
-    current = None
-    for turn in range(6):
-        uid, aid = f"u{i}-{turn}", f"a{i}-{turn}"
-        mapping[uid] = {"id": uid, "parent": parent, "children": [], "message": {
-            "id": uid, "author": {"role": "user"}, "create_time": base + turn * 10,
-            "content": {"content_type": "text", "parts": [sentence(rng, rng.randint(10, 60))]},
-            "status": "finished_successfully", "recipient": "all"}}
-        mapping[aid] = {"id": aid, "parent": uid, "children": [], "message": {
-            "id": aid, "author": {"role": "assistant"}, "create_time": base + turn * 10 + 1,
-            "content": {"content_type": "text", "parts": [sentence(rng, rng.randint(40, 300))]},
-            "status": "finished_successfully", "recipient": "all", "metadata": {"model_slug": "gpt-4o"}}}
-        if turn == 2:  # a regeneration: a sibling answer the user did not continue
-            rid = f"r{i}-{turn}"
-            mapping[rid] = {"id": rid, "parent": uid, "children": [], "message": {
-                "id": rid, "author": {"role": "assistant"}, "create_time": base + turn * 10 + 2,
-                "content": {"content_type": "text", "parts": [sentence(rng, 80)]},
-                "status": "finished_successfully", "recipient": "all"}}
-        parent = current = aid
-    for node in mapping.values():
-        if node["parent"]:
-            mapping[node["parent"]]["children"].append(node["id"])
-    return {"title": f"Conversation {i}", "create_time": base, "update_time": base + 100,
-            "mapping": mapping, "current_node": current, "id": f"conv-{i:08d}",
-            "conversation_id": f"conv-{i:08d}", "default_model_slug": "gpt-4o"}
-
-
-def write_export(path: Path, n: int) -> None:
-    rng = random.Random(n)
-    with open(path, "w", encoding="utf-8") as out:
-        out.write("[")
-        for i in range(n):
-            out.write(("," if i else "") + json.dumps(conversation(i, rng), separators=(",", ":")))
-        out.write("]")
+def write_export(path: Path, n: int, seed: int = 1) -> None:
+    """A realistic generated export of about ``n`` conversations (bench/generate_export.py)."""
+    _write_sized(path, n * BYTES_PER_CONVERSATION / 1e6, seed)
 
 
 CHILD = """

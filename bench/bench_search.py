@@ -6,8 +6,9 @@ Writes the export with bench_ingest's generator, ingests, archives and merges it
 throwaway workspace (the merge builds the FTS5 index through its triggers), then times each
 query as the CLI runs it (:func:`moonshine_core.search.search`: open the mash read-only, MATCH,
 join, snippet) five times and prints the median and the slowest, plus the merge time and the
-size the index adds. The generator's vocabulary is small, so every common word matches a large
-share of the messages: a hard case for ranking, not a flattering one.
+size the index adds. The generator (bench/generate_export.py) draws words Zipf-distributed behind
+a head of common English words, so common words match a large share of the messages: a hard case
+for ranking, not a flattering one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from bench_ingest import write_export
 
-QUERIES = ("python", "merge ledger", "sqlite stream token", "#123456789", "nothing-matches-this")
+QUERIES = ("python", "merge table", "data file code", "KeyError traceback", "nothing-matches-this")
 
 
 def main() -> None:
