@@ -13,33 +13,33 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from . import __version__
-from .errors import MoonshineError, NormalizeError, PluginError
-from .gates.raw import RawEvidence, db_tree_problems, raw_gates
+from .errors import MoonshineError, PluginError
+from .gates.raw import db_tree_problems, raw_gates
+from .ingest_batches import BatchWork, Tally, WorkerPool, parallel_available, worker_count
 from .jsonio import write_json_atomic
 from .ledger import run_ledger
 from .plugins import PluginManager, make_plugin_manager
 from .preflight import PreflightResult, preflight
-from .records import Comparison, Conversation, Feedback, SideRecord
+from .records import RawRecord
 from .runs import raw_gates_passed
 from .sources import ExportSource, file_sha256
-from .store import SCHEMA_VERSION, Counts, Provenance, Store
+from .store import SCHEMA_VERSION, Provenance, Store
 from .store.schema import RECORD_TABLES
 from .timeutil import utc_now_iso
-from .tokens import TokenCounter, TokenCounts
+from .tokencache import CacheMismatch, TokenCache, cache_path
+from .tokens import ENCODING_NAME, ENCODING_SHA256, TokenCounter
 from .workspace import Workspace
 
-#: Conversations per write transaction; also bounds memory (one batch of records in flight).
-BATCH_CONVERSATIONS = 200
-#: Messages per write transaction, whichever limit is reached first.
-BATCH_MESSAGES = 20_000
+#: Raw records (conversations, mostly) per batch and per write transaction; with the few batches in
+#: flight (:mod:`.ingest_batches`) this bounds memory, whatever the export's size.
+BATCH_RECORDS = 100
 
 Progress = Callable[[int, int, int], None]
 
@@ -59,22 +59,6 @@ class IngestResult:
     @property
     def gates_passed(self) -> bool:
         return raw_gates_passed(self.manifest["gates_raw"])
-
-
-@attrs.define
-class _Tally:
-    """Running counts while streaming."""
-
-    raw: Counter = attrs.field(factory=Counter)
-    conversations: int = 0
-    records: Counter = attrs.field(factory=Counter)
-    unknown_shapes: Counter = attrs.field(factory=Counter)
-    failures: list[dict[str, Any]] = attrs.field(factory=list)
-    evidence: RawEvidence = attrs.field(factory=RawEvidence)
-    written: dict[str, Counts] = attrs.field(factory=lambda: {t: Counts() for t in RECORD_TABLES})
-    seconds: Counter = attrs.field(factory=Counter)
-    #: Export-folder entries that are not members (links, devices, FIFOs), with the reason.
-    skipped: dict[str, str] = attrs.field(factory=dict)
 
 
 def clean_staging(ws: Workspace) -> list[str]:
@@ -104,7 +88,14 @@ def ingest(path: str | os.PathLike[str], provider: str | None = None, *, workspa
         staging = ws.staging_dir / pre.run_id
         staging.mkdir(parents=True)
         try:
-            result = _build_run(ws, pm, pre, staging, progress, source_kind)
+            try:
+                result = _build_run(ws, pm, pre, staging, progress, source_kind)
+            except CacheMismatch:
+                # The token cache gave a wrong count: it is thrown away and the run built again without it.
+                token_cache(ws).discard()
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                result = _build_run(ws, pm, pre, staging, progress, source_kind)
             final = ws.provider_run_dir(pre.provider, pre.run_id)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, final)
@@ -117,25 +108,31 @@ def ingest(path: str | os.PathLike[str], provider: str | None = None, *, workspa
                         manifest_path=str(ws.run_manifest_path(pre.provider, pre.run_id)))
 
 
+def token_cache(ws: Workspace) -> TokenCache:
+    """The workspace's o200k_base token cache, opened for writing (see :mod:`moonshine_core.tokencache`)."""
+    return TokenCache(cache_path(ws.cache_dir, ENCODING_NAME), ENCODING_SHA256, writable=True)
+
+
 def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: Path,
                progress: Progress | None, source_kind: str) -> IngestResult:
     started = utc_now_iso()
     t0 = time.perf_counter()
     provider, run_id = pre.provider, pre.run_id
     encoding_file = ws.settings.tiktoken_file
-    counter = TokenCounter(encoding_file)
+    cache = token_cache(ws)
+    counter = TokenCounter(encoding_file, cache=cache)
     prov = Provenance(provider=provider, provider_run_id=run_id, source_file_sha256=pre.source_sha256,
                       source_path=pre.source_path, ingested_at=started, source_kind=source_kind)
     db_path = staging / f"moonshine_{provider}_{run_id}.db"
     store = Store(db_path, staging=True)
-    tally = _Tally()
+    tally = Tally()
     try:
         store.record_run({"run_id": run_id, "provider": provider, "kind": "ingest", "source_path": pre.source_path,
                           "source_sha256": pre.source_sha256, "source_size": pre.source_size,
                           "adapter": pre.adapter_distribution or pre.adapter, "adapter_version": pre.adapter_version,
                           "format_variant": pre.variant, "core_version": __version__, "started_at": started,
                           "status": "building"})
-        _stream_into(store, pm, pre, prov, counter, tally, progress)
+        _stream_into(store, ws, pm, pre, prov, counter, tally, progress)
         db_problems = db_tree_problems(store.conn)
         ledger = run_ledger(store.conn, provider, run_id, str(counter.path))
         db_counts = {t: store.count(t) for t in RECORD_TABLES}
@@ -146,6 +143,7 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
         store.seal()
     finally:
         store.close()
+        cache.close()
     # Sealing left rollback-journal mode, and SQLite removed the -wal and -shm itself when the WAL
     # was folded in: nothing is deleted by hand. The sealed bytes' sha256 is what gate 1 holds the
     # run DB (live and archived) to from now on.
@@ -170,7 +168,8 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
         "counts": {"raw_records": dict(sorted(tally.raw.items())), "records": dict(sorted(tally.records.items())),
                    "db_rows": db_counts, "written": {t: c.to_dict() for t, c in tally.written.items()}},
         "tokens": {"headline_non_system": ledger["headline"]["non_system_tokens"],
-                   "texts_tokenised": counter.tokenised, "cache_hits": counter.cache_hits},
+                   "texts_tokenised": tally.tokenised, "cache_hits": tally.cache_hits,
+                   "cache_hits_verified": tally.verified},
         "unknown_shapes": dict(sorted(tally.unknown_shapes.items())),
         "not_normalised": tally.failures,
         "skipped_members": tally.skipped,
@@ -183,85 +182,66 @@ def _build_run(ws: Workspace, pm: PluginManager, pre: PreflightResult, staging: 
                         ledger_path="", manifest_path="", manifest=manifest)
 
 
-def _stream_into(store: Store, pm: PluginManager, pre: PreflightResult, prov: Provenance,
-                 counter: TokenCounter, tally: _Tally, progress: Progress | None) -> None:
-    batch: list[Any] = []
-    batch_conversations = batch_messages = 0
-    last_progress = 0.0
+def _stream_into(store: Store, ws: Workspace, pm: PluginManager, pre: PreflightResult, prov: Provenance,
+                 counter: TokenCounter, tally: Tally, progress: Progress | None) -> None:
+    """Stream the export through :class:`BatchWork` (in-process or in workers) into ``store``."""
     with ExportSource(pre.source_path) as source:
         total_bytes = source.uncompressed_size()
-        stream = pm.parse(pre.provider, source)
-        while True:
-            t = time.perf_counter()
-            try:
-                raw = next(stream)
-            except StopIteration:
-                break
-            except MoonshineError:
-                raise
-            except Exception as exc:  # a plugin bug must fail the run with its name, not a traceback
-                raise PluginError(f"{pre.provider} parser failed: {type(exc).__name__}: {exc}") from exc
-            tally.raw[raw.kind] += 1
-            try:
-                records = pm.normalize(pre.provider, raw)
-            except NormalizeError as exc:
-                tally.failures.append({"kind": raw.kind, "member": raw.member, "index": raw.index,
-                                       "reason": str(exc)})
-                records = []
-                failed = True
-            except MoonshineError:
-                raise
-            except Exception as exc:  # undocumented exception from a plugin: listed, never fatal
-                tally.failures.append({"kind": raw.kind, "member": raw.member, "index": raw.index,
-                                       "reason": f"plugin error {type(exc).__name__}: {exc}"})
-                records = []
-                failed = True
-            else:
-                failed = False
-            tally.seconds["parse_normalize"] += time.perf_counter() - t
-            if raw.kind == "conversation" and not failed:
-                tally.evidence.raw_conversation(records)
-            for record in records:
-                _account(record, tally)
-                if isinstance(record, Conversation):
-                    batch_conversations += 1
-                    batch_messages += len(record.messages)
-            batch.extend(records)
-            if batch_conversations >= BATCH_CONVERSATIONS or batch_messages >= BATCH_MESSAGES:
-                _flush(store, batch, prov, counter, tally)
-                batch, batch_conversations, batch_messages = [], 0, 0
-            if progress is not None and time.perf_counter() - last_progress > 0.2:
-                progress(source.bytes_read, total_bytes, tally.conversations)
-                last_progress = time.perf_counter()
-        _flush(store, batch, prov, counter, tally)
+        workers = worker_count(ws.settings.ingest_workers, total_bytes or 0) if parallel_available() else 0
+        local = BatchWork(pm, pre.provider, prov, counter)
+        pool = WorkerPool(workers, local) if workers else None
+        last_progress = 0.0
+
+        def collect(results: Any) -> None:
+            nonlocal last_progress
+            for result in results:
+                t = time.perf_counter()
+                for table, c in store.write_values(result.rows).items():
+                    result.tally.written[table].add(c)
+                if counter.cache is not None:
+                    counter.cache.add(result.fresh_counts)
+                result.tally.seconds["write"] += time.perf_counter() - t
+                tally.merge(result.tally)
+                if progress is not None and time.perf_counter() - last_progress > 0.2:
+                    progress(min(source.bytes_read, total_bytes or source.bytes_read), total_bytes,
+                             tally.conversations)
+                    last_progress = time.perf_counter()
+
+        try:
+            for batch in _batches(pm.parse(pre.provider, source), pre.provider, tally):
+                if pool is not None:
+                    collect(pool.submit(batch))
+                else:
+                    collect([local.run(batch)])
+            if pool is not None:
+                collect(pool.drain())
+        finally:
+            if pool is not None:
+                pool.close()
         tally.skipped = source.skipped()
+        tally.seconds["workers"] = workers if pool is not None else 0
         if progress is not None:
             progress(total_bytes, total_bytes, tally.conversations)
 
 
-def _account(record: Any, tally: _Tally) -> None:
-    kind = {Conversation: "conversations", Feedback: "feedback", Comparison: "comparisons",
-            SideRecord: "side_records"}.get(type(record))
-    if kind is None:
-        raise PluginError(f"normalize returned {type(record).__name__}, not a record")
-    tally.records[kind] += 1
-    for shape in getattr(record, "unknown_shapes", []):
-        tally.unknown_shapes[shape] += 1
-    if isinstance(record, Conversation):
-        tally.conversations += 1
-        tally.evidence.conversation(record)
-
-
-def _flush(store: Store, batch: list[Any], prov: Provenance, counter: TokenCounter, tally: _Tally) -> None:
-    if not batch:
-        return
-    t = time.perf_counter()
-    owners = [(r.conversation_id, m) for r in batch if isinstance(r, Conversation) for m in r.messages]
-    tokens: dict[str, dict[str, TokenCounts]] = {}
-    for (cid, message), counts in zip(owners, counter.count_messages([m for _, m in owners])):
-        tokens.setdefault(cid, {})[message.message_id] = counts
-    tally.seconds["tokenise"] += time.perf_counter() - t
-    t = time.perf_counter()
-    for table, c in store.write(batch, prov, tokens).items():
-        tally.written[table].add(c)
-    tally.seconds["write"] += time.perf_counter() - t
+def _batches(stream: Iterator[RawRecord], provider: str, tally: Tally) -> Iterator[list[RawRecord]]:
+    """The parser's raw records in batches of :data:`BATCH_RECORDS`, timing the parser."""
+    batch: list[RawRecord] = []
+    while True:
+        t = time.perf_counter()
+        try:
+            raw = next(stream)
+        except StopIteration:
+            break
+        except MoonshineError:
+            raise
+        except Exception as exc:  # a plugin bug must fail the run with its name, not a traceback
+            raise PluginError(f"{provider} parser failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            tally.seconds["parse"] += time.perf_counter() - t
+        batch.append(raw)
+        if len(batch) >= BATCH_RECORDS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

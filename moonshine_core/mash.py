@@ -11,9 +11,12 @@ bootstrap copies) cannot do this: it increments the schema cookie of the
 destination, so its copy differs from the source in header bytes 40-43.
 
 The mash's own ``merge_log`` records the content hash of its records at every
-merge (:mod:`moonshine_core.store.history`); :func:`records_check` recomputes
-it, so an edit of the mash outside moonshine is noticed by ``status``,
-``gates`` and ``merge``.
+merge (:mod:`moonshine_core.store.history`); :func:`records_check` checks it,
+so an edit of the mash outside moonshine is noticed by ``status``, ``gates``
+and ``merge``. The check reads no row while the mash's change counter (kept
+by triggers on every record table) still has the value the recording entry
+left; any other value, missing triggers, or ``deep=True`` recompute the hash
+from every row.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-
 from typing import Any
 
 from . import search as search_index
@@ -35,12 +37,14 @@ from .workspace import Workspace
 
 
 def ensure_mash(ws: Workspace) -> Path:
-    """Create an empty mash (current schema, search index) when there is none; returns its path."""
+    """Create an empty mash (current schema, search index, records digest) when there is none; returns
+    its path."""
     if not ws.mash_path.exists():
         store = Store(ws.mash_path)
         try:
             with store.conn:
                 search_index.install(store.conn)
+                history.install_digest(store.conn)
         finally:
             store.close()
     return ws.mash_path
@@ -111,26 +115,31 @@ def restore(snapshot_path: Path, target: Path, expected_sha256: str) -> str:
     return file_sha256(target)
 
 
-def records_check(ws: Workspace) -> dict[str, Any]:
+def records_check(ws: Workspace, *, deep: bool = False) -> dict[str, Any]:
     """Whether the mash's records still have the content hash its log recorded (read-only).
 
     ``status`` is ``ok``, ``mismatch`` (the records changed outside moonshine),
     ``unrecorded`` (rows no entry vouches for: a mash of an older core, or rows
     written into an empty mash by hand) or ``no_mash``; with ``recorded``,
-    ``actual`` and the entry that recorded it.
+    ``actual``, the entry that recorded it, and ``method``: ``change counter``
+    when no record row was touched since that entry (no row read), else
+    ``every row`` (always with ``deep``).
     """
     if not ws.mash_path.exists():
         return {"status": "no_mash"}
     conn = connect(ws.mash_path, readonly=True)
     try:
-        log = history.read_log(conn)
-        actual = history.records_sha256(conn)
-        has_rows = history.has_records(conn)
+        log = history.read_log(conn) or []
+        by = history.vouching_entry(log)
+        if by is not None and not deep and history.unchanged_since(conn, by):
+            actual, method = by["records_sha256"], "change counter"
+        else:
+            actual, method = history.records_sha256(conn), "every row"
+        has_rows = history.has_records(conn) if by is None else True
     finally:
         conn.close()
-    recorded = history.recorded_records_sha256(log or [])
-    by = next((e for e in reversed(log or []) if e.get("records_sha256")), None)
-    found = {"actual": actual, "recorded": recorded,
+    recorded = by["records_sha256"] if by else None
+    found = {"actual": actual, "recorded": recorded, "method": method,
              "recorded_by": {k: by.get(k) for k in ("id", "action", "run_id")} if by else None}
     if recorded is None:
         return {**found, "status": "unrecorded" if has_rows else "ok"}

@@ -45,9 +45,9 @@ from typing import Any
 
 import attrs
 
+from . import search as search_index
 from .jsonio import read_json, write_json_atomic
 from .ledger import refresh_main_ledger
-from . import search as search_index
 from .mash import ensure_mash, mash_sha256, settle_mash
 from .store import history, publications
 from .store.db import close as close_db
@@ -208,8 +208,9 @@ def update_entry(ws: Workspace, entry_id: str, **fields: Any) -> None:
 
 # -- legacy mashes ------------------------------------------------------------------------------
 def upgrade_mash(ws: Workspace) -> bool:
-    """Bring the mash to this core's schema and, for a legacy mash, copy the manifest's changes in
-    force into its log, in one transaction (call holding the workspace lock, before snapshotting).
+    """Bring the mash to this core's schema (with the search index and the records digest) and, for a
+    legacy mash, copy the manifest's changes in force into its log, in one transaction (call holding
+    the workspace lock, before snapshotting).
 
     The newest adopted entry records the records' content hash as they stand. Returns whether the
     mash changed.
@@ -220,16 +221,17 @@ def upgrade_mash(ws: Workspace) -> bool:
     try:
         log = history.read_log(conn)
         adopt = replay(manifest).in_force if log is None or (not log and history.has_records(conn)) else []
-        if schema_version(conn) == SCHEMA_VERSION and not adopt and search_index.has_index(conn):
+        if schema_version(conn) == SCHEMA_VERSION and not adopt and search_index.has_index(conn) \
+                and history.has_digest(conn):
             return False
         with conn:
             migrate_db(conn)
             search_index.install(conn)
-            sha = history.records_sha256(conn)
+            history.install_digest(conn)
             for n, entry in enumerate(adopt):
                 adopted = {**entry, "adopted_from_manifest": True}
                 if n == len(adopt) - 1:
-                    adopted["records_sha256"] = sha
+                    history.record_state(conn, adopted, history.stored_sums(conn))
                 history.append(conn, adopted)
     finally:
         close_db(conn, optimize=False)

@@ -36,6 +36,7 @@ import attrs
 from .errors import TokenizerError
 from .ids import canonical_json
 from .records import Message
+from .tokencache import CacheMismatch, TokenCache, should_verify
 
 ENCODING_NAME = "o200k_base"
 #: tiktoken's published ``expected_hash`` for o200k_base.
@@ -135,48 +136,95 @@ def counted_texts(message: Message) -> dict[str, str]:
     return {"text": message.text or "", "reasoning": message.reasoning or "", "tool": tool_text(message)}
 
 
+#: Distinct texts whose counts a counter keeps in memory; past it the memory cache starts over
+#: (a persistent :class:`~moonshine_core.tokencache.TokenCache` keeps the rest), so memory stays flat.
+MEMORY_CACHE_ENTRIES = 100_000
+
+
 class TokenCounter:
     """Counts o200k_base tokens with a content-hash cache.
 
     ``count_many`` is the fast path: it hashes every text, tokenises only the
-    ones never seen, and does so with ``encode_ordinary_batch`` on all cores.
-    ``tokenised`` says how many texts were actually tokenised (the rest came
-    from the cache), which tests and the ledger report.
+    ones never seen, and does so with ``encode_ordinary_batch`` on all cores
+    (``threads=1`` counts in the calling thread: what a worker process wants).
+    Counts are cached by the text's sha256 in memory (bounded by
+    :data:`MEMORY_CACHE_ENTRIES`) and, given a ``cache``, on disk across runs;
+    with a cache, :attr:`fresh` holds the counts made since :meth:`take_fresh` was
+    last called, for the process that writes the disk cache. ``tokenised`` says how many texts
+    were actually tokenised (the rest came from a cache), which the manifest reports.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike[str] | None = None, threads: int | None = None, *,
+                 cache: TokenCache | None = None, memory_entries: int = MEMORY_CACHE_ENTRIES):
         self.path = Path(path) if path is not None else default_encoding_file()
         self.encoding = load_encoding(self.path)
         self.encoding_sha256 = ENCODING_SHA256
         self.threads = threads or max(2, os.cpu_count() or 2)
-        self._cache: dict[bytes, int] = {}
+        self.cache = cache
+        self.memory_entries = memory_entries
+        self._memory: dict[bytes, int] = {}
+        self.fresh: list[tuple[bytes, int]] = []
         self.tokenised = 0
         self.cache_hits = 0
+        #: Disk-cache hits re-counted to check the cache (see :mod:`moonshine_core.tokencache`).
+        self.verified = 0
 
     def count(self, text: str) -> int:
         """Tokens in one text."""
         return self.count_many([text])[0]
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
-        """Tokens in each text, in order."""
+        """Tokens in each text, in order.
+
+        Raises :class:`~moonshine_core.tokencache.CacheMismatch` when a sampled disk-cache
+        hit disagrees with a fresh count.
+        """
         keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() if t else b"" for t in texts]
-        todo: dict[bytes, str] = {}
+        unknown: dict[bytes, str] = {}
         for key, text in zip(keys, texts):
-            if text and key not in self._cache and key not in todo:
-                todo[key] = text
-        if todo:
-            pending = list(todo.items())
-            if len(pending) == 1:
-                counts = [len(self.encoding.encode_ordinary(_encodable(pending[0][1])))]
-            else:
-                encoded = self.encoding.encode_ordinary_batch([_encodable(t) for _, t in pending],
-                                                              num_threads=self.threads)
-                counts = [len(e) for e in encoded]
-            for (key, _), n in zip(pending, counts):
-                self._cache[key] = n
-            self.tokenised += len(pending)
+            if text and key not in self._memory and key not in unknown:
+                unknown[key] = text
+        if len(self._memory) + len(unknown) > self.memory_entries:
+            self._memory = {}
+            unknown = {key: text for key, text in zip(keys, texts) if text}
+        known: dict[bytes, int] = {}
+        if unknown and self.cache is not None:
+            known = self.cache.lookup(list(unknown))
+            self._check(known, unknown)
+        todo = [(key, text) for key, text in unknown.items() if key not in known]
+        counts = self._encode([text for _, text in todo])
+        self._memory.update(known)
+        for (key, _), n in zip(todo, counts):
+            self._memory[key] = n
+        if self.cache is not None:
+            self.fresh.extend((key, n) for (key, _), n in zip(todo, counts))
+        self.tokenised += len(todo)
         self.cache_hits += sum(1 for t in texts if t) - len(todo)
-        return [self._cache[k] if t else 0 for k, t in zip(keys, texts)]
+        return [self._memory[k] if t else 0 for k, t in zip(keys, texts)]
+
+    def _encode(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        if self.threads == 1 or len(texts) == 1:
+            encode = self.encoding.encode_ordinary
+            return [len(encode(_encodable(t))) for t in texts]
+        encoded = self.encoding.encode_ordinary_batch([_encodable(t) for t in texts], num_threads=self.threads)
+        return [len(e) for e in encoded]
+
+    def _check(self, known: dict[bytes, int], texts: dict[bytes, str]) -> None:
+        sample = [key for key in known if should_verify(key)]
+        if not sample:
+            return
+        for key, n in zip(sample, self._encode([texts[k] for k in sample])):
+            if known[key] != n:
+                raise CacheMismatch(f"the token cache {self.cache.path if self.cache else ''} holds a wrong count "
+                                    f"({known[key]} for a text of {n} tokens)")
+        self.verified += len(sample)
+
+    def take_fresh(self) -> list[tuple[bytes, int]]:
+        """The counts made since the last call (for the disk cache's writer), and forget them."""
+        fresh, self.fresh = self.fresh, []
+        return fresh
 
     def total(self, texts: Iterable[str]) -> int:
         return sum(self.count_many(list(texts)))

@@ -8,6 +8,7 @@ A workspace is found as DESIGN.md section 2 says: an explicit folder, else
     contamination_tags = ["documentation", "stackoverflow", "web_crawl", "github_code"]
     allowed_source_kinds = ["provider_export"]  # what a canonical DB may hold (demo adds "synthetic_sample")
     tiktoken_file = "/path/to/o200k_base.tiktoken"   # default: the packaged copy
+    ingest_workers = 2                          # default: one per core for large exports, 0 = in-process
 
     [lanes]
     enabled = ["dpo", "grpo", "agentic_code", "conversational"]
@@ -43,6 +44,23 @@ import attrs
 
 from .convert import structure
 from .errors import RecordError, WorkspaceError
+
+#: File descriptors of the workspace locks this process holds (see ``_release_in_child``).
+_HELD_LOCKS: set[int] = set()
+
+
+def _release_in_child() -> None:
+    # A forked child (an ingest worker) shares the lock's open file, and flock keeps a lock while
+    # any descriptor of it is open: a child outliving a killed parent would hold the workspace.
+    # Closing (not unlocking) the child's copy leaves the parent's lock as it is.
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_release_in_child)
 
 SETTINGS_FILE = "moonshine.toml"
 ENV_WORKSPACE = "MOONSHINE_WORKSPACE"
@@ -94,6 +112,8 @@ class Settings:
     contamination_tags: list[str] = attrs.field(factory=lambda: list(DEFAULT_CONTAMINATION_TAGS))
     allowed_source_kinds: list[str] = attrs.field(factory=lambda: ["provider_export"])
     tiktoken_file: str | None = None
+    #: Worker processes for ingest: ``None`` picks by export size and cores, ``0`` works in-process.
+    ingest_workers: int | None = None
     lanes: LaneSettings = attrs.field(factory=LaneSettings)
     mix: MixSettings = attrs.field(factory=MixSettings)
     redact: RedactSettings = attrs.field(factory=RedactSettings)
@@ -240,6 +260,11 @@ class Workspace:
     def staging_dir(self) -> Path:
         return self.state_dir / "staging"
 
+    @property
+    def cache_dir(self) -> Path:
+        """Caches that only save work (token counts, distilled rows): deleting them loses nothing."""
+        return self.state_dir / "cache"
+
     # -- runs ---------------------------------------------------------------------
     def run_ids(self) -> list[tuple[str, str]]:
         """``(provider, run_id)`` of every provider run under ``reports/providers``, oldest first."""
@@ -289,8 +314,10 @@ class Workspace:
             handle.truncate()
             handle.write(f"pid {os.getpid()}")
             handle.flush()
+            _HELD_LOCKS.add(handle.fileno())
             yield
         finally:
+            _HELD_LOCKS.discard(handle.fileno())
             handle.close()
 
     def __repr__(self) -> str:

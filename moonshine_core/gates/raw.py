@@ -38,6 +38,15 @@ class RawEvidence:
     tree_problems: list[str] = attrs.field(factory=list)
     count_mismatches: list[dict[str, Any]] = attrs.field(factory=list)
 
+    def merge(self, other: "RawEvidence") -> None:
+        """Add the evidence of a later part of the same export (a batch normalised elsewhere)."""
+        self.normalised += other.normalised
+        self.normalised_to_nothing += other.normalised_to_nothing
+        self.messages += other.messages
+        self.conversation_ids.update(other.conversation_ids)
+        self.tree_problems += other.tree_problems
+        self.count_mismatches += other.count_mismatches
+
     def raw_conversation(self, records: list[Any]) -> None:
         """Note a raw conversation the plugin normalised (without error) into ``records``."""
         if any(isinstance(r, Conversation) for r in records):

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import Any
 
 from ..archive import snapshot_record, verify_archive
-from ..mash import mash_sha256, records_check, unsettled
+from ..file_hashes import FileHashes
+from ..mash import records_check, unsettled
 from ..mergelog import needs_upgrade
 from ..runs import run_state, waiting_runs
-from ..sources import file_sha256
 from ..store.db import connect
 from ..workspace import Workspace
 from .five import contamination_gate, sealed_db_problems
@@ -50,7 +49,8 @@ def order_violation(ws: Workspace, provider: str) -> str | None:
     return None
 
 
-def merge_refusal(ws: Workspace, provider: str, run_id: str, records: dict[str, Any] | None = None) -> str | None:
+def merge_refusal(ws: Workspace, provider: str, run_id: str, records: dict[str, Any] | None = None,
+                  hashes: FileHashes | None = None) -> str | None:
     """Why ``run_id`` may not merge now (``None`` when it may). Changes nothing.
 
     Checked in order: a complete run, raw gates passed, archive intact and the
@@ -58,25 +58,27 @@ def merge_refusal(ws: Workspace, provider: str, run_id: str, records: dict[str, 
     unaltered, the mash's records as its log recorded them (``records``: a
     :func:`~moonshine_core.mash.records_check` answer the caller has already),
     and (for a run not merged yet) the mash settled, upgraded, unchanged since
-    the snapshot, and the merge order lock.
+    the snapshot, and the merge order lock. ``hashes`` keeps the file hashes
+    taken, for the merge that follows.
     """
+    hashes = hashes or FileHashes()
     state = run_state(ws, provider, run_id)
     if not state.manifest:
         return f"run {run_id} has no manifest.json; it is not a complete run"
     if not state.raw_gates_passed:
         names = ", ".join(n for n, g in state.manifest.get("gates_raw", {}).items() if not g.get("passed"))
         return f"run {run_id} failed its raw gates ({names or 'none recorded'}); it cannot merge"
-    problems = verify_archive(ws, provider, run_id)
+    problems = verify_archive(ws, provider, run_id, hashes)
     if problems:
         return problems[0] if not state.archived else GATE1 + problems[0]
-    problems = sealed_db_problems(ws, provider, run_id, state.manifest)
+    problems = sealed_db_problems(ws, provider, run_id, state.manifest, hashes)
     if problems:
         return GATE1 + problems[0]
     snap = snapshot_record(ws, run_id)
     path = ws.premerge_snapshot_path(run_id)
     if snap is None or not path.exists():
         return f"the premerge snapshot of {run_id} is missing (run `moonshine archive {run_id}`)"
-    if file_sha256(path) != snap["sha256"]:
+    if hashes(path) != snap["sha256"]:
         return f"the premerge snapshot of {run_id} is altered (sha256 differs from the recorded one)"
     records = records if records is not None else records_check(ws)
     if records["status"] == "mismatch":
@@ -89,8 +91,7 @@ def merge_refusal(ws: Workspace, provider: str, run_id: str, records: dict[str, 
         upgrade = needs_upgrade(ws)
         if upgrade:
             return f"{upgrade}; run `moonshine archive {run_id}` again (it upgrades the mash and takes a fresh snapshot)"
-        current = mash_sha256(ws)
-        if current != snap["sha256"]:
+        if hashes(ws.mash_path) != snap["sha256"]:
             return (f"the mash changed since the premerge snapshot of {run_id} was taken; "
                     f"run `moonshine archive {run_id}` again to take a fresh one")
         violation = order_violation(ws, provider)

@@ -13,4 +13,4 @@ from .bootstrap import bootstrap
 from .rollback import rollback_run
 from .run import MergeResult, merge_run
 
-__all__ = ["merge_run", "MergeResult", "rollback_run", "bootstrap", "merge_history"]
+__all__ = ["MergeResult", "bootstrap", "merge_history", "merge_run", "rollback_run"]

@@ -65,7 +65,9 @@ def bootstrap(ws: Workspace, source: str | os.PathLike[str]) -> dict[str, Any]:
             with store.conn:
                 search_index.install(store.conn)  # a run DB as source has none; the mash always does
                 history.clear(store.conn)  # the source's own history is not this workspace's
-                entry["records_sha256"] = history.records_sha256(store.conn)
+                history.install_digest(store.conn)
+                # the source's digest, if it has one, is not trusted: sums from every row
+                history.record_state(store.conn, entry, history.full_sums(store.conn))
                 history.append(store.conn, entry)
         finally:
             store.close()

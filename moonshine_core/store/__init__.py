@@ -24,14 +24,12 @@ from .db import connect, migrate_db, schema_version
 from .rows import (
     Provenance,
     comparison_from_row,
-    comparison_row,
     conversation_from_rows,
-    conversation_rows,
     feedback_from_row,
-    feedback_row,
+    record_rows,
     side_from_row,
-    side_row,
 )
+from .not_older import older_sql
 from .reports import providers as _providers
 from .schema import PROVENANCE_COLUMNS, RECORD_TABLES, SCHEMA_VERSION
 
@@ -63,7 +61,10 @@ def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
     """``INSERT … ON CONFLICT DO UPDATE … WHERE changed AND not older RETURNING rev``.
 
     ``rev`` is 1 for an inserted row and grows by one per update; a skipped
-    row returns nothing, which gives exact three-way counts in one pass.
+    row returns nothing, which gives exact three-way counts in one pass. The
+    not-older rule is :func:`moonshine_core.store.not_older.older_sql`'s; rows
+    written here (one export's, by ingest) have no other source to look up a
+    conversation's time in, so only conversation rows break a time tie.
     """
     key = (table, columns)
     if key not in _UPSERT_CACHE:
@@ -73,8 +74,7 @@ def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
         _UPSERT_CACHE[key] = (
             f"INSERT INTO {table} AS t ({cols}) VALUES ({marks}) "
             f"ON CONFLICT(record_uid) DO UPDATE SET {sets}, rev = t.rev + 1 "
-            "WHERE excluded.content_sha256 IS NOT t.content_sha256 "
-            "AND (excluded.source_time IS NULL OR t.source_time IS NULL OR excluded.source_time >= t.source_time) "
+            f"WHERE excluded.content_sha256 IS NOT t.content_sha256 AND NOT {older_sql(table, 'excluded', 't', None, None)} "
             "RETURNING rev"
         )
     return _UPSERT_CACHE[key]
@@ -82,19 +82,26 @@ def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
 
 def upsert_rows(conn: apsw.Connection, table: str, rows: list[dict[str, Any]]) -> Counts:
     """Upsert ``rows`` (dicts with the same keys) into ``table``; call inside a transaction."""
-    counts = Counts()
     if not rows:
-        return counts
+        return Counts()
     columns = tuple(rows[0])
-    returned = conn.executemany(upsert_sql(table, columns), [tuple(r[c] for c in columns) for r in rows])
+    return upsert_values(conn, table, columns, [tuple(r[c] for c in columns) for r in rows])
+
+
+def upsert_values(conn: apsw.Connection, table: str, columns: tuple[str, ...], values: list[tuple]) -> Counts:
+    """:func:`upsert_rows` for rows already laid out as tuples in ``columns`` order (what ingest
+    workers send: no per-row dict to build or to pickle)."""
+    counts = Counts()
+    if not values:
+        return counts
     changed = 0
-    for (rev,) in returned:
+    for (rev,) in conn.executemany(upsert_sql(table, columns), values):
         changed += 1
         if rev == 1:
             counts.inserted += 1
         else:
             counts.updated += 1
-    counts.skipped = len(rows) - changed
+    counts.skipped = len(values) - changed
     return counts
 
 
@@ -117,6 +124,9 @@ class Store:
         self.conn = connect(self.path, readonly=readonly, create=create)
         if staging:
             self.conn.execute("pragma synchronous = OFF")
+            # A staged DB that fails is thrown away whole: its rollback journal need not outlive a
+            # crash, so it stays in memory (no -wal file to fill and fold in at the seal).
+            self.conn.execute("pragma journal_mode = MEMORY")
 
     # -- writing ------------------------------------------------------------------
     def record_run(self, run: dict[str, Any]) -> None:
@@ -134,23 +144,23 @@ class Store:
 
         ``tokens`` maps conversation id to its messages' token counts by message id.
         """
-        tables: dict[str, list[dict]] = {t: [] for t in RECORD_TABLES}
-        for record in records:
-            if isinstance(record, Conversation):
-                for table, rows in conversation_rows(record, prov, (tokens or {}).get(record.conversation_id)).items():
-                    tables[table].extend(rows)
-            elif isinstance(record, Feedback):
-                tables["feedback"].append(feedback_row(record, prov))
-            elif isinstance(record, Comparison):
-                tables["comparisons"].append(comparison_row(record, prov))
-            elif isinstance(record, SideRecord):
-                tables["side_records"].append(side_row(record, prov))
-            else:
-                raise TypeError(f"not a record: {type(record).__name__}")
+        return self.write_rows(record_rows(records, prov, tokens))
+
+    def write_rows(self, tables: dict[str, list[dict[str, Any]]]) -> dict[str, Counts]:
+        """Upsert rows already built by :func:`~moonshine_core.store.rows.record_rows`, in one transaction."""
         counts = {t: Counts() for t in RECORD_TABLES}
         with self.conn:
             for table in RECORD_TABLES:
-                counts[table] = upsert_rows(self.conn, table, tables[table])
+                counts[table] = upsert_rows(self.conn, table, tables.get(table) or [])
+        return counts
+
+    def write_values(self, tables: dict[str, tuple[tuple[str, ...], list[tuple]]]) -> dict[str, Counts]:
+        """Upsert rows laid out by :func:`~moonshine_core.store.rows.as_values`, in one transaction."""
+        counts = {t: Counts() for t in RECORD_TABLES}
+        with self.conn:
+            for table in RECORD_TABLES:
+                if table in tables:
+                    counts[table] = upsert_values(self.conn, table, *tables[table])
         return counts
 
     def write_scores(self, conversation_uid: str, scores: Iterable[Any]) -> None:

@@ -8,12 +8,14 @@ its transaction begins instead of failing half way.
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.parse
 from pathlib import Path
 
 import apsw
 import apsw.bestpractice
+import apsw.ext
 
 from ..errors import StoreError
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
@@ -27,13 +29,27 @@ _applied = False
 #: ``apsw.bestpractice.recommended`` without ``connection_optimize``: optimizing on open may run
 #: ANALYZE and write, and a mere reader must never change the mash's bytes (its sha256 is its
 #: identity between commands). Writers run ``pragma optimize`` when they close instead.
-BESTPRACTICE = tuple(f for f in apsw.bestpractice.recommended if f is not apsw.bestpractice.connection_optimize)
+#: SQLite's own log is forwarded (by :func:`_apply_bestpractice`) to this logger, not the root one.
+SQLITE_LOGGER = logging.getLogger("moonshine_core.sqlite")
+BESTPRACTICE = tuple(f for f in apsw.bestpractice.recommended
+                     if f not in (apsw.bestpractice.connection_optimize, apsw.bestpractice.library_logging))
+
+
+class _HardLinkedRuns(logging.Filter):
+    """A sealed run DB and its archived copy are one file with two links (archiving links instead of
+    copying); SQLite warns about every open of such a file, which says nothing here: sealed run DBs
+    are never written in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(getattr(record, "sqlite_message", "")).startswith("multiple links to file")
 
 
 def _apply_bestpractice() -> None:
     global _applied
     if not _applied:
         apsw.bestpractice.apply(BESTPRACTICE)
+        SQLITE_LOGGER.addFilter(_HardLinkedRuns())
+        apsw.ext.log_sqlite(logger=SQLITE_LOGGER)
         _applied = True
 
 

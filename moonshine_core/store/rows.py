@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from ..convert import structure, unstructure
+from ..convert import structure
 from ..ids import SEP, canonical_json, compact_json, content_sha256, conversation_uid, message_uid, sha256_text, side_uid
 from ..records import (
     Attachment,
@@ -32,6 +32,7 @@ from ..records import (
 )
 from ..tokens import TokenCounts
 from ..trees import path_to_root
+from .schema import RECORD_TABLES
 
 _NO_TOKENS = TokenCounts()
 
@@ -65,10 +66,32 @@ def _load(value: str | None) -> Any:
 
 
 def content_of(record: Any) -> dict[str, Any]:
-    """The normalised content of a record: everything but ``raw`` (what content hashes cover)."""
-    data = unstructure(record)
-    data.pop("raw", None)
-    return data
+    """The normalised content of a record: everything but its own ``raw`` (what content hashes cover).
+
+    Equal to ``unstructure(record)`` without ``raw`` (a test holds it to that), built without
+    cattrs: the converter walks every ``Any`` field's JSON value by value (``metadata``, nested
+    ``raw``), millions of calls per export for values that are plain JSON already. Nested
+    records (tool calls, results, attachments) keep their ``raw``, as they always have.
+    """
+    return {name: _plain(getattr(record, name)) for name in _field_names(type(record)) if name != "raw"}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls))
+    return names
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value] if value and attrs.has(type(value[0])) else value
+    if attrs.has(type(value)):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+    return value
 
 
 def message_depths(conversation: Conversation) -> dict[str, int]:
@@ -133,9 +156,10 @@ def conversation_rows(conversation: Conversation, prov: Provenance,
         })
         events.extend(_tool_event_rows(message, muid, cuid, cid, base, when))
     _pair_tool_events(events)
-    # The messages are already hashed: unstructure the conversation without them (and raw).
-    conv_content = unstructure(attrs.evolve(conversation, messages=[], raw=None))
-    conv_content["messages"] = message_hashes
+    # The messages are already hashed: the conversation's content names them by hash. ``raw`` stays
+    # as an empty key, as it has been in every content hash so far.
+    conv_content = content_of(attrs.evolve(conversation, messages=[]))
+    conv_content["messages"], conv_content["raw"] = message_hashes, None
     raw_json = _raw_j(conversation.raw)
     conversation_row = {
         **base, "record_uid": cuid, "content_sha256": content_sha256(conv_content),
@@ -219,6 +243,36 @@ def side_row(record: SideRecord, prov: Provenance) -> dict:
             "kind": record.kind, "record_id": record.record_id, "personal": int(record.personal),
             "data_json": _j(record.data), "unknown_shapes_json": canonical_json(record.unknown_shapes),
             "raw_json": _raw_j(record.raw)}
+
+
+def record_rows(records: Any, prov: Provenance,
+                tokens: dict[str, dict[str, TokenCounts]] | None = None) -> dict[str, list[dict]]:
+    """Rows per table for a batch of records, in record order (``tokens``: conversation id ->
+    message id -> counts)."""
+    tables: dict[str, list[dict]] = {t: [] for t in RECORD_TABLES}
+    for record in records:
+        if isinstance(record, Conversation):
+            for table, rows in conversation_rows(record, prov, (tokens or {}).get(record.conversation_id)).items():
+                tables[table].extend(rows)
+        elif isinstance(record, Feedback):
+            tables["feedback"].append(feedback_row(record, prov))
+        elif isinstance(record, Comparison):
+            tables["comparisons"].append(comparison_row(record, prov))
+        elif isinstance(record, SideRecord):
+            tables["side_records"].append(side_row(record, prov))
+        else:
+            raise TypeError(f"not a record: {type(record).__name__}")
+    return tables
+
+
+def as_values(tables: dict[str, list[dict]]) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """Each table's rows as ``(columns, tuples)`` (the rows of a table share their keys and key order)."""
+    laid_out = {}
+    for table, rows in tables.items():
+        if rows:
+            columns = tuple(rows[0])
+            laid_out[table] = (columns, [tuple(row[c] for c in columns) for row in rows])
+    return laid_out
 
 
 # -- rows back to records -------------------------------------------------------------
