@@ -20,8 +20,12 @@ UNVERIFIED_CODE = "invalid_row:code_not_verified"
               help="GRPO: re-run logged code in a sandbox (no network, time/memory limits, writes confined to a "
                    "temp folder) and keep the code rows that reproduce. This executes code found in the "
                    "exports. Default: [lanes] verify_code (off).")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Distil every conversation afresh instead of reusing the rows of unchanged ones from "
+                   ".moonshine/cache/distill-rows.sqlite (the output is the same either way).")
 @click.pass_obj
-def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | None, verify_code: bool | None) -> None:
+def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | None, verify_code: bool | None,
+                    no_cache: bool) -> None:
     """Build training datasets from the mash: DPO, GRPO, agentic-code and conversational rows.
 
     Each lane is written to reports/distillations/<lane>/<run_id>/: one
@@ -38,6 +42,7 @@ def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | No
       moonshine distill --mix                        plus train.mix.jsonl / eval.mix.jsonl
       moonshine --json distill --run-id distill_a    machine-readable summary
       moonshine distill --lanes grpo --verify-code   GRPO code rows re-run in the sandbox
+      moonshine distill --no-cache                   every conversation distilled afresh
 
     \b
     Balancing for --mix, in moonshine.toml:
@@ -55,7 +60,7 @@ def distill_command(obj: Context, lanes: str | None, mix: bool, run_id: str | No
     progress = CountBar(obj, "distilling")
     try:
         result = distill(obj.workspace(), lanes=chosen, mix=mix, pm=obj.pm, run_id=run_id, progress=progress,
-                         verify_code=verify_code)
+                         verify_code=verify_code, use_cache=not no_cache)
     finally:
         progress.close()
     lines = [f"distill run {result.run_id}: {result.conversations} conversations "

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 NEAR_DUP_THRESHOLD = 0.8
 NEAR_DUP_NUM_PERM = 128
+#: datasketch's hashing scheme (its default since 2.0), named so stored hash values load back.
+NEAR_DUP_SCHEME = "affine32"
 NEAR_DUP_SHINGLE = "word-5gram (char-5gram below 5 words)"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -49,7 +51,7 @@ def signature(text: str) -> MinHash | None:
     # that loading the built-in plugins (every command does) stays fast.
     from datasketch import MinHash
 
-    mh = MinHash(num_perm=NEAR_DUP_NUM_PERM, seed=1)
+    mh = MinHash(num_perm=NEAR_DUP_NUM_PERM, seed=1, scheme=NEAR_DUP_SCHEME)
     mh.update_batch(sorted(grams))
     return mh
 
@@ -58,7 +60,7 @@ class NearDupIndex:
     """Collects one signature per conversation key, then clusters them."""
 
     def __init__(self, threshold: float = NEAR_DUP_THRESHOLD):
-        from datasketch import MinHashLSH   # see signature(): scipy only when distilling
+        from datasketch import MinHashLSH  # see signature(): scipy only when distilling
 
         self.lsh = MinHashLSH(threshold=threshold, num_perm=NEAR_DUP_NUM_PERM)
         self.parent: dict[str, str] = {}
@@ -71,9 +73,24 @@ class NearDupIndex:
             self.parent[key], key = root, self.parent[key]
         return root
 
-    def add(self, key: str, text: str) -> None:
+    def add(self, key: str, text: str) -> list[int] | None:
+        """Index one conversation's visible text; returns its signature's hash values (``None``
+        when it has no words), which :meth:`add_signature` takes back without re-hashing."""
         mh = signature(text)
-        if mh is None or key in self.parent:
+        if mh is not None:
+            self._insert(key, mh)
+        return [int(v) for v in mh.hashvalues] if mh is not None else None
+
+    def add_signature(self, key: str, hashvalues: list[int] | None) -> None:
+        """Index a conversation by the hash values :meth:`add` returned for it earlier."""
+        if hashvalues is not None:
+            from datasketch import MinHash
+
+            self._insert(key, MinHash(num_perm=NEAR_DUP_NUM_PERM, seed=1, hashvalues=hashvalues,
+                                            scheme=NEAR_DUP_SCHEME))
+
+    def _insert(self, key: str, mh: MinHash) -> None:
+        if key in self.parent:
             return
         self.parent[key] = key
         for other in sorted(self.lsh.query(mh)):

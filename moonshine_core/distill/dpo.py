@@ -34,17 +34,27 @@ user turn, same-role turns are merged, every tool message follows its call.
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 from functools import partial
 from typing import Any
+
+from rapidfuzz.distance import Indel
 
 from ..lane import SOURCES_KEY, Lane, LaneContext, lane_row, message_sources
 from ..records import Comparison, Conversation, Message
 from ..trees import ConversationTree
 from .agentic import synthesize_tools
 from .converters import to_openai, to_sharegpt
-from .messages import (ConversionStats, convert, is_text_answer, merge_same_role, message, open_on_user,
-                       role_order_problem, settle_turns, turn_text)
+from .messages import (
+    ConversionStats,
+    convert,
+    is_text_answer,
+    merge_same_role,
+    message,
+    open_on_user,
+    role_order_problem,
+    settle_turns,
+    turn_text,
+)
 from .textsignals import is_confirmation, is_correction, is_refusal
 from .validate import messages_problem
 
@@ -53,6 +63,17 @@ EXPLICIT_SOURCES = ("model_comparisons", "paragen", "side_by_side")
 TIE_RATINGS = ("same", "skip", "tie", "tie (bothbad)", "both_bad", "none")
 #: Strength order used to keep one source per pair and as the default ``margin``.
 SOURCE_STRENGTH = {"side_by_side": 1.0, "thumbs_pair": 0.8, "regeneration": 0.3, "correction": 0.2}
+#: ``pair_similarity`` at or above this flags the pair ``near_identical_pair``.
+NEAR_IDENTICAL = 0.95
+#: Characters of each answer compared for ``pair_similarity``.
+SIMILARITY_CHARS = 4000
+
+
+def pair_similarity(chosen_text: str, rejected_text: str) -> float:
+    """How alike two answers are, in [0, 1]: the Indel normalised similarity of their first
+    :data:`SIMILARITY_CHARS` characters (``2 * LCS / (len(a) + len(b))``, rapidfuzz, in C),
+    rounded to 4 places. 0.95 means 95% of the characters are shared, in order."""
+    return round(Indel.normalized_similarity(chosen_text[:SIMILARITY_CHARS], rejected_text[:SIMILARITY_CHARS]), 4)
 
 
 class Answers:
@@ -143,9 +164,9 @@ class _Builder(Answers):
         c_msg, r_msg = self.tree.by_id[chosen_ids[-1]], self.tree.by_id[rejected_ids[-1]]
         gap = (abs(c_msg.created_at - r_msg.created_at)
                if c_msg.created_at is not None and r_msg.created_at is not None else None)
-        similarity = round(SequenceMatcher(None, chosen_text[:4000], rejected_text[:4000], autojunk=False).ratio(), 4)
+        similarity = pair_similarity(chosen_text, rejected_text)
         flags = []
-        if similarity >= 0.95:
+        if similarity >= NEAR_IDENTICAL:
             flags.append("near_identical_pair")
         if is_refusal(chosen_text) and is_refusal(rejected_text):
             flags.append("both_refusals")
@@ -456,8 +477,8 @@ def inline_rows(comparison: Comparison) -> list[dict[str, Any]] | None:
     ct, rt = answer_text(chosen), answer_text(rejected)
     if ct == rt:
         return None
-    similarity = round(SequenceMatcher(None, ct[:4000], rt[:4000], autojunk=False).ratio(), 4)
-    flags = ["inline_comparison"] + (["near_identical_pair"] if similarity >= 0.95 else []) + \
+    similarity = pair_similarity(ct, rt)
+    flags = ["inline_comparison"] + (["near_identical_pair"] if similarity >= NEAR_IDENTICAL else []) + \
         (["weak_pair_source"] if source == "regeneration" else []) + \
         (["leading_turns_cut"] if stats.leading_turns_cut else [])
     columns = {

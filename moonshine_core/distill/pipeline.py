@@ -4,7 +4,9 @@
 2. :mod:`.emitting` walks the mash (through :mod:`moonshine_core.store.corpus`),
    scores each conversation and asks every chosen lane for rows;
 3. :mod:`.finishing` redacts, checks and stamps each row, which is spilled to
-   a staging file (only small per-row facts stay in memory);
+   a staging file (only small per-row facts stay in memory); steps 2 and 3 are
+   skipped for a conversation whose finished rows :mod:`.rowcache` kept from an
+   earlier run with the same inputs;
 4. :mod:`.corpus_pass` decides duplicates, near-duplicate clusters, the
    train/eval split and the ``--mix`` selection over the whole lane;
 5. :mod:`.outputs` writes each lane's files, manifest and card in staging;
@@ -35,13 +37,23 @@ from ..store import corpus as mash
 from ..workspace import Workspace
 from .corpus_pass import LaneDecisions, RowFacts, decide
 from .dedup import NearDupIndex
-from .emitting import Emitter
+from .emitting import Emitter, visible_text
 from .finishing import RowFinisher, RowOrigin
 from .outputs import LaneWriter, lane_manifest, write_card, write_manifest
 from .personal import profile_terms
 from .provenance import signals_generator
 from .publish import publish
 from .request import DistillError, DistillPlan, new_run_id, plan_distill
+from .rowcache import (
+    CACHE_FILE,
+    ConversationEntry,
+    LaneEntry,
+    RowCache,
+    conversation_inputs,
+    lane_fingerprint,
+    open_cache,
+    run_fingerprint,
+)
 from .split import conversation_key
 from .textsignals import Redactor
 
@@ -63,6 +75,9 @@ class LaneResult:
     files: dict[str, dict[str, Any]]
     left_out: dict[str, int]
     mixed_rows: int | None = None
+    #: Conversations whose rows came from the row cache, and those distilled afresh.
+    cache_hits: int = 0
+    cache_misses: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -105,9 +120,15 @@ class _Spill:
 class _Run:
     """One distillation in its staging folder."""
 
-    def __init__(self, plan: DistillPlan, pm: PluginManager, staging: Path, redactor: Redactor):
-        self.plan, self.pm, self.staging = plan, pm, staging
+    def __init__(self, plan: DistillPlan, pm: PluginManager, staging: Path, terms: list, cache: RowCache | None):
+        self.plan, self.pm, self.staging, self.cache = plan, pm, staging, cache
         self.generator = signals_generator()
+        redactor = Redactor(terms=terms)
+        self.fingerprint = run_fingerprint(pm, terms, self.generator)
+        self.lane_prints = {lane.name: lane_fingerprint(self.fingerprint, lane.name, plan.settings)
+                            for lane in plan.lanes}
+        #: Conversations per lane whose rows came from the cache (hits) or were distilled (misses).
+        self.cache_counts: dict[str, Counter[str]] = {lane.name: Counter() for lane in plan.lanes}
         self.finisher = RowFinisher(redactor, self.generator)
         self.left_out: dict[str, Counter[str]] = {lane.name: Counter() for lane in plan.lanes}
         self.left_out[_SCORES] = Counter()
@@ -124,17 +145,58 @@ class _Run:
 
     def emit(self, store: Store, progress: Progress | None) -> int:
         total, done = store.count("conversations"), 0
-        emitter = Emitter(self.pm, self.plan.lanes, self.plan.settings, self.left_out)
-        for emitted in emitter.conversations(store):
-            origin = emitted.origin
-            self.near.add(conversation_key(origin.provider, origin.conversation_id), emitted.key_text)
-            for lane in self.plan.lanes:
-                for row in emitted.rows[lane.name]:
-                    self.keep(lane, row, origin)
+        emitter = Emitter(self.pm, self.plan.settings, store)
+        for row, conversation in mash.conversations(store):
+            self._conversation(store, emitter, row, conversation)
             done += 1
             if progress is not None:
                 progress(done, total)
         return done
+
+    def _conversation(self, store: Store, emitter: Emitter, row: dict[str, Any], conversation: Any) -> None:
+        """One conversation's rows of every lane: from the cache when its inputs did not change,
+        else scored, emitted and finished (and stored in the cache)."""
+        key = conversation_key(row["provider"], row["conversation_id"])
+        cache, lanes = self.cache, self.plan.lanes
+        inputs = conversation_inputs(store, row) if cache is not None else ""
+        common = cache.conversation(key, self.fingerprint, inputs) if cache is not None else None
+        entries: dict[str, LaneEntry | None] = {
+            lane.name: cache.lane(key, lane.name, self.lane_prints[lane.name], inputs)
+            if cache is not None and common is not None else None for lane in lanes}
+        if common is None:
+            failures: Counter[str] = Counter()
+            common = ConversationEntry(scores=emitter.score(conversation, failures), score_failures=failures,
+                                       signature=self.near.add(key, visible_text(conversation)))
+            if cache is not None and not failures:   # a failed scorer is tried again next time
+                cache.put_conversation(key, self.fingerprint, inputs, common)
+        else:
+            self.near.add_signature(key, common.signature)
+        store.write_scores(row["record_uid"], common.scores)
+        self.left_out[_SCORES].update(common.score_failures)
+        missing = [lane for lane in lanes if entries[lane.name] is None]
+        if missing:
+            ctx, origin = emitter.context(row, conversation, common.scores)
+            for lane in missing:
+                entry = entries[lane.name] = self._finished(emitter, lane, conversation, ctx, origin)
+                if cache is not None and not any(k.startswith("plugin_error:") for k in entry.left_out):
+                    cache.put_lane(key, lane.name, self.lane_prints[lane.name], inputs, entry)
+        for lane in lanes:
+            self.cache_counts[lane.name]["misses" if lane in missing else "hits"] += 1
+            entry = entries[lane.name]
+            self.left_out[lane.name].update(entry.left_out)
+            for finished in entry.rows:
+                self.spills[lane.name].add(finished)
+
+    def _finished(self, emitter: Emitter, lane: Lane, conversation: Any, ctx: Any, origin: RowOrigin) -> LaneEntry:
+        left_out: Counter[str] = Counter()
+        rows = []
+        for row in emitter.lane_rows(lane, conversation, ctx, left_out):
+            finished = self.finisher.finish(lane, row, origin)
+            if isinstance(finished, str):
+                left_out[finished] += 1
+            else:
+                rows.append(finished)
+        return LaneEntry(rows=rows, left_out=left_out)
 
     def emit_unattached(self, store: Store) -> None:
         """Rows from comparisons whose conversation is not in the mash, for lanes that want them."""
@@ -211,12 +273,15 @@ class _Run:
                                    c["rows"], c["train"], c["eval"], c["mixed"]))
         return LaneResult(lane=lane.name, folder="", rows=rows_total,
                           by_provider=dict(sorted(counts["by_provider"].items())), files=files,
-                          left_out=manifest["left_out"], mixed_rows=len(decisions.mixed) if self.plan.mix else None)
+                          left_out=manifest["left_out"], mixed_rows=len(decisions.mixed) if self.plan.mix else None,
+                          cache_hits=self.cache_counts[lane.name]["hits"],
+                          cache_misses=self.cache_counts[lane.name]["misses"])
 
 
 def distill(workspace: Workspace, lanes: list[str] | None = None, mix: bool = False,
             pm: PluginManager | None = None, run_id: str | None = None,
-            progress: Progress | None = None, verify_code: bool | None = None) -> DistillResult:
+            progress: Progress | None = None, verify_code: bool | None = None,
+            use_cache: bool = True) -> DistillResult:
     """Distil the workspace's mash into lane folders; returns what was written.
 
     ``lanes`` defaults to ``[lanes] enabled`` of ``moonshine.toml`` (every
@@ -227,6 +292,13 @@ def distill(workspace: Workspace, lanes: list[str] | None = None, mix: bool = Fa
     logged code in the sandbox; see :mod:`moonshine_core.sandbox`).
     The run is built in the workspace's staging area and moved into place at
     the end, so a failure leaves no half-written lane folder.
+
+    Conversations whose inputs did not change since an earlier distill take
+    their rows from the workspace's row cache (:mod:`.rowcache`); the output
+    is the same as without it. ``use_cache=False`` distils every conversation
+    (and leaves the cache as it is). Each lane's result counts the
+    conversations that came from it (``cache_hits``) and the others
+    (``cache_misses``).
     """
     ws = workspace
     pm = pm or make_plugin_manager()
@@ -238,15 +310,24 @@ def distill(workspace: Workspace, lanes: list[str] | None = None, mix: bool = Fa
         store = Store(ws.mash_path, create=False)
         try:
             mash_hash = mash.mash_content_sha256(store)
-            run = _Run(plan, pm, staging, Redactor(terms=profile_terms(store, ws.settings.redact.terms)))
+            cache = open_cache(ws.cache_dir / CACHE_FILE) if use_cache else None
+            complete = False
             try:
-                n = run.emit(store, progress)
-                run.emit_unattached(store)
+                run = _Run(plan, pm, staging, profile_terms(store, ws.settings.redact.terms), cache)
+                try:
+                    # One transaction for every conversation's scores, not one commit each.
+                    with store.conn:
+                        n = run.emit(store, progress)
+                    run.emit_unattached(store)
+                finally:
+                    for spill in run.spills.values():
+                        spill.close()
+                results, folders = run.write(mash_hash)
+                publish(ws, store, plan.run_id, folders, run.distilled)
+                complete = True
             finally:
-                for spill in run.spills.values():
-                    spill.close()
-            results, folders = run.write(mash_hash)
-            publish(ws, store, plan.run_id, folders, run.distilled)
+                if cache is not None:
+                    cache.close(complete)
         finally:
             store.close()
             shutil.rmtree(staging, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 
 #: Bumped when a detector changes, so rows say which version produced their signals.
 SIGNALS_VERSION = "textsignals-2"
@@ -26,9 +27,19 @@ _REFUSAL = re.compile(
     re.IGNORECASE)
 
 
+#: Heads of turns remembered by the head-only detectors: the lanes ask about the same turns
+#: once per row (a KTO row per answer repeats the conversation's earlier turns).
+_HEADS_REMEMBERED = 1 << 14
+
+
 def is_refusal(text: str) -> bool:
     """True when an assistant answer opens like a refusal (only its first 400 characters count)."""
-    return bool(_REFUSAL.search(text[:400]))
+    return _opens_with_refusal(text[:400])
+
+
+@lru_cache(maxsize=_HEADS_REMEMBERED)
+def _opens_with_refusal(head: str) -> bool:
+    return bool(_REFUSAL.search(head))
 
 
 # -- user corrections / pushback -----------------------------------------------------------
@@ -55,7 +66,11 @@ _CONFIRMATION = re.compile(
 def is_correction(text: str) -> bool:
     """True when a user turn pushes back on the previous answer (a correction, a failure report,
     a pasted error). Only the head of the turn counts: long pastes are judged by how they open."""
-    head = text[:600]
+    return _opens_as_correction(text[:600])
+
+
+@lru_cache(maxsize=_HEADS_REMEMBERED)
+def _opens_as_correction(head: str) -> bool:
     return bool(_CORRECTION.search(head) or _PASTED_ERROR.search(head))
 
 
@@ -129,6 +144,50 @@ PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("ipv4", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")),
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?\b")),
 )
+
+#: Characters ``re.IGNORECASE`` matches to an ASCII letter that ``str.lower`` does not turn into it.
+_IGNORECASE_ODD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def _lowered(text: str) -> str:
+    return text.lower().translate(_IGNORECASE_ODD)
+
+
+def _any(*literals: str):
+    return lambda text: any(literal in text for literal in literals)
+
+
+def _search(pattern: str):
+    return re.compile(pattern).search
+
+
+#: A cheap test per pattern that is true whenever the pattern can match (a literal or a short run
+#: every match contains), so most texts skip most of the 20 full scans; each is checked on the text
+#: as the earlier passes left it, so redaction is exactly what the full scans give
+#: (tests/test_distill_redaction_speed.py checks it against them).
+_MAY_MATCH = {
+    "private_key": _any("PRIVATE KEY-----"),
+    "aws_access_key": _any("AKIA", "ASIA"),
+    "github_token": _any("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "gitlab_token": _any("glpat-"),
+    "anthropic_key": _any("sk-ant-"),
+    "openai_key": _any("sk-"),
+    "stripe_key": _any("k_live_", "k_test_"),
+    "google_api_key": _any("AIza"),
+    "slack_token": _any("xox"),
+    "sendgrid_key": _any("SG."),
+    "npm_token": _any("npm_"),
+    "pypi_token": _any("pypi-AgEIcHlwaS5vcmc"),
+    "jwt": _any(".eyJ"),
+    "url_credentials": lambda text: "://" in text and "@" in text,
+    "password_assignment": lambda text: ("=" in text or ":" in text) and _any(
+        "pass", "pwd", "secret", "key", "token")(_lowered(text)),
+    "email": _any("@"),
+    "credit_card": _search(r"[2-6]\d{3}"),
+    "phone": _search(r"\+\d|\(\d{3}\)"),
+    "ipv4": _search(r"\d\.\d"),
+    "iban": _search(r"[A-Z]{2}\d{2}"),
+}
 
 
 def _luhn(digits: str) -> bool:
@@ -308,6 +367,9 @@ class Redactor:
         return self._profile.sub(text, self.counts)
 
     def _sub(self, pattern: re.Pattern[str], kind: str, text: str, secret: bool = False) -> str:
+        if not _MAY_MATCH[kind](text):
+            return text
+
         def replace(match: re.Match[str]) -> str:
             if not _valid(kind, match.group(0), match):
                 return match.group(0)
@@ -351,7 +413,22 @@ _STOPWORDS = {
     "it": "il lo la gli e è che di un una per con non si come sono questo".split(),
     "nl": "de het een en is van dat niet ik je met op voor zijn wat hoe".split(),
 }
+#: Built once: the languages a stop word counts for.
+_STOP_LANGS: dict[str, tuple[str, ...]] = {}
+for _lang, _stops in _STOPWORDS.items():
+    for _stop in set(_stops):
+        _STOP_LANGS[_stop] = _STOP_LANGS.get(_stop, ()) + (_lang,)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+#: In ASCII text the words are the runs of letters: everything else becomes a space.
+_ASCII_NOT_LETTERS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalpha()})
+
+
+def _script_of(char: str) -> str | None:
+    """``latin`` below U+0250, else the tag of the first :data:`_SCRIPTS` range holding ``char``."""
+    point = ord(char)
+    if point < 0x250:
+        return "latin"
+    return next((tag for tag, low, high in _SCRIPTS if low <= point <= high), None)
 
 
 def detect_language(text: str) -> tuple[str, float]:
@@ -363,30 +440,44 @@ def detect_language(text: str) -> tuple[str, float]:
     weights for a signal that only labels rows (see docs/decisions.md).
     """
     prose = _CODE_BLOCK.sub(" ", text)[:20000]
-    letters = [c for c in prose if c.isalpha()]
+    if prose.isascii():
+        # Most payloads: every letter is Latin and the words are the runs of ASCII letters.
+        return _stopword_language(Counter(prose.lower().translate(_ASCII_NOT_LETTERS).split()))
+    # Counted over distinct characters and distinct words (``Counter`` runs in C): a long text
+    # has few of either, and this runs on every row's whole payload.
+    letters, latin = 0, 0
+    scripts: Counter[str] = Counter()
+    for char, n in Counter(prose).items():
+        if not char.isalpha():
+            continue
+        letters += n
+        script = _script_of(char)
+        if script == "latin":
+            latin += n
+        elif script is not None:
+            scripts[script] += n
     if not letters:
         return "und", 0.0
-    scripts: Counter[str] = Counter()
-    latin = 0
-    for char in letters:
-        point = ord(char)
-        if point < 0x250:
-            latin += 1
-            continue
-        for tag, low, high in _SCRIPTS:
-            if low <= point <= high:
-                scripts[tag] += 1
-                break
     if scripts:
         tag, count = scripts.most_common(1)[0]
         if scripts.get("ja") and tag == "zh":
             tag, count = "ja", scripts["ja"] + scripts["zh"]
         if count > latin:
-            return tag, round(count / len(letters), 3)
-    words = [unicodedata.normalize("NFC", w.lower()) for w in _WORD.findall(prose)]
+            return tag, round(count / letters, 3)
+    words: Counter[str] = Counter()
+    for word, n in Counter(_WORD.findall(prose)).items():
+        words[unicodedata.normalize("NFC", word.lower())] += n
+    return _stopword_language(words)
+
+
+def _stopword_language(words: Counter[str]) -> tuple[str, float]:
+    """The language whose stop words are most of the stop-word hits among ``words`` (lower-cased, NFC)."""
     if not words:
         return "und", 0.0
-    hits = {lang: sum(1 for w in words if w in set(stops)) for lang, stops in _STOPWORDS.items()}
+    hits = dict.fromkeys(_STOPWORDS, 0)
+    for word, n in words.items():
+        for lang in _STOP_LANGS.get(word, ()):
+            hits[lang] += n
     best = max(sorted(hits), key=lambda lang: hits[lang])
     total = sum(hits.values())
     if hits[best] == 0:
